@@ -1,0 +1,86 @@
+"""Learning-rate schedules.
+
+The learning rate changes once per epoch. ``constant``, ``step``, ``cosine``
+and ``invscaling`` are pure functions of the epoch index (0-based) so a run can
+be resumed or replotted without state; ``plateau`` reacts to the monitored loss
+and is therefore a small object (:class:`ReduceOnPlateau`).
+
+=============  =====================================================================
+``constant``   ``lr0``
+``step``       ``lr0 * decay ** (epoch // step_size)``  (step_size defaults to a
+               quarter of the planned epochs, so the rate halves three times)
+``cosine``     ``lr_min + (lr0 - lr_min) * (1 + cos(pi * epoch / epochs)) / 2``
+``invscaling`` ``lr0 / (epoch + 1) ** power_t``
+``plateau``    multiply by ``decay`` when the monitored loss has not improved by
+               a relative ``1e-4`` for ``patience`` epochs, never below ``lr_min``
+=============  =====================================================================
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["SCHEDULES", "ReduceOnPlateau", "constant", "cosine", "invscaling",
+           "step"]
+
+SCHEDULES = ("constant", "step", "cosine", "invscaling", "plateau")
+
+
+def constant(lr0: float, epoch: int) -> float:
+    """Return ``lr0`` for every epoch."""
+    return lr0
+
+
+def step(lr0: float, epoch: int, step_size: int, decay: float = 0.5) -> float:
+    """Step decay: multiply by ``decay`` every ``step_size`` epochs."""
+    return lr0 * decay ** (epoch // max(1, step_size))
+
+
+def cosine(lr0: float, epoch: int, epochs: int, lr_min: float = 0.0) -> float:
+    """Cosine annealing from ``lr0`` (epoch 0) towards ``lr_min`` (epoch ``epochs``)."""
+    # 1. progress in [0, 1]; clamped so extra epochs stay at lr_min
+    progress = min(epoch / max(1, epochs), 1.0)
+    # 2. half a cosine period maps progress 0 -> 1 and 1 -> 0
+    return lr_min + (lr0 - lr_min) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def invscaling(lr0: float, epoch: int, power_t: float = 0.5) -> float:
+    """Inverse scaling: ``lr0 / (epoch + 1) ** power_t``."""
+    return lr0 / (epoch + 1) ** power_t
+
+
+class ReduceOnPlateau:
+    """Cut the learning rate when the monitored loss stops improving.
+
+    Parameters
+    ----------
+    lr0 : float
+        Starting learning rate.
+    decay : float
+        Factor applied on a plateau.
+    patience : int
+        Epochs without improvement before cutting.
+    lr_min : float
+        Floor for the learning rate.
+    """
+
+    def __init__(self, lr0: float, decay: float = 0.5, patience: int = 5,
+                 lr_min: float = 0.0) -> None:
+        self.lr = lr0
+        self.decay = decay
+        self.patience = patience
+        self.lr_min = lr_min
+        self.best = math.inf
+        self.bad_epochs = 0
+
+    def update(self, loss: float) -> float:
+        """Record the epoch's monitored loss; return the rate for the next epoch."""
+        if math.isinf(self.best) or loss < self.best - 1e-4 * abs(self.best):
+            self.best = loss
+            self.bad_epochs = 0
+        else:
+            self.bad_epochs += 1
+            if self.bad_epochs >= self.patience:
+                self.lr = max(self.lr * self.decay, self.lr_min)
+                self.bad_epochs = 0
+        return self.lr

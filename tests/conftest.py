@@ -1,0 +1,37 @@
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# Tests that time or compare numerics run BLAS single-threaded, as the app's workers do.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Lets scikit-learn's estimator checks include check_array_api_input (NumPy
+# namespace) instead of skipping it; must be set before SciPy is imported.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def digits_split():
+    """The tutorial's split: Digits, StandardScaler, test_size=0.2, random_state=3."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_digits(return_X_y=True)
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.2, random_state=3)
+    scaler = StandardScaler().fit(X_tr)
+    return scaler.transform(X_tr), scaler.transform(X_te), y_tr, y_te
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
