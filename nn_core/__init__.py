@@ -2,17 +2,25 @@
 
 The maths (layers, activations, loss, back-propagation, optimisers, schedules,
 metrics) imports NumPy only; :class:`NeuralNetworkClassifier` wraps it in a
-scikit-learn estimator.
+scikit-learn estimator and is imported lazily, so code that only trains a
+:class:`Network` with a :class:`Trainer` (e.g. the playground's worker
+processes) never loads scikit-learn.
 
 >>> from nn_core import NeuralNetworkClassifier
 >>> clf = NeuralNetworkClassifier(hidden_layer_sizes=(64, 32), random_state=0)
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from . import metrics
-from .estimator import DivergenceWarning, NeuralNetworkClassifier
 from .io import load_network, save_network
 from .network import Network
 from .training import EpochRecord, TrainConfig, Trainer, TrainResult
+
+if TYPE_CHECKING:
+    from .estimator import DivergenceWarning, NeuralNetworkClassifier
 
 __all__ = [
     "DivergenceWarning",
@@ -31,6 +39,16 @@ __all__ = [
 
 __version__ = "0.1.0"
 
+_LAZY = {"NeuralNetworkClassifier", "DivergenceWarning"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import estimator
+
+        return getattr(estimator, name)
+    raise AttributeError(f"module 'nn_core' has no attribute {name!r}")
+
 
 def save(model: NeuralNetworkClassifier, path) -> None:
     """Save a fitted :class:`NeuralNetworkClassifier` (same as ``model.save(path)``)."""
@@ -39,4 +57,6 @@ def save(model: NeuralNetworkClassifier, path) -> None:
 
 def load(path) -> NeuralNetworkClassifier:
     """Load a :class:`NeuralNetworkClassifier` saved with :func:`save`."""
+    from .estimator import NeuralNetworkClassifier
+
     return NeuralNetworkClassifier.load(path)

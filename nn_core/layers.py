@@ -11,8 +11,8 @@ copies. ``Wb`` itself is a view into the network's single flat parameter vector,
 and ``dWb`` a view into the flat gradient vector, so the optimiser updates every
 layer with one array operation and nothing is ever re-synchronised.
 
-The training pass (:meth:`Dense.forward_train` / :meth:`Dense.backward`) works
-on *feature-major* activations: ``A`` has shape ``(n_in + 1, batch)`` whose last
+The training pass (:meth:`nn_core.network.Network.train_batch`) works on
+*feature-major* activations: ``A`` has shape ``(n_in + 1, batch)`` whose last
 row is all ones. With that row the bias is added by the matrix product itself
 (``Wb.T @ A``) and its gradient comes out of the weight-gradient product
 (``A @ delta.T`` has ``db`` as its last row), which saves a broadcast addition
@@ -62,7 +62,7 @@ class Dense:
         self.b = Wb[-1]
         self.dW = dWb[:-1]
         self.db = dWb[-1]
-        self._WbT = Wb.T
+        self.WbT = Wb.T
 
     # ---- inference (samples as rows) ------------------------------------
     def forward(self, X: np.ndarray, W: np.ndarray | None = None,
@@ -86,51 +86,3 @@ class Dense:
         if self.activation is not None:
             self.activation.forward(Z, Z)
         return Z
-
-    # ---- training (feature-major, see module docstring) -----------------
-    def forward_train(self, A_prev: np.ndarray, Z: np.ndarray,
-                      deriv: np.ndarray | None) -> None:
-        """Forward one mini-batch, caching what :meth:`backward` needs.
-
-        Parameters
-        ----------
-        A_prev : ndarray of shape (n_in + 1, batch)
-            Previous activations with a trailing row of ones.
-        Z : ndarray of shape (n_out, batch)
-            Output buffer: receives ``f(Wb.T @ A_prev)``.
-        deriv : ndarray of shape (n_out, batch) or None
-            Receives ``f'(z)`` for the backward pass (ignored when the layer
-            has no activation or the activation is the identity).
-        """
-        np.matmul(self._WbT, A_prev, out=Z)
-        act = self.activation
-        if act is not None and act.derivative is not None:
-            act.forward_train(Z, deriv)
-
-    def backward(self, A_prev: np.ndarray, delta: np.ndarray,
-                 delta_prev: np.ndarray | None,
-                 deriv_prev: np.ndarray | None) -> None:
-        """Back-propagate one mini-batch.
-
-        Parameters
-        ----------
-        A_prev : ndarray of shape (n_in + 1, batch)
-            The input this layer saw in :meth:`forward_train`.
-        delta : ndarray of shape (n_out, batch)
-            Gradient of the loss with respect to this layer's pre-activation.
-        delta_prev : ndarray of shape (n_in, batch) or None
-            Receives the gradient with respect to the previous layer's
-            pre-activation; ``None`` for the first layer (nothing to send).
-        deriv_prev : ndarray of shape (n_in, batch) or None
-            ``f'(z)`` of the previous layer (``None`` if it is the identity).
-
-        Notes
-        -----
-        ``dWb = A_prev @ delta.T`` gives ``dW`` and, from the row of ones,
-        ``db = delta.sum(axis=1)`` in the same product.
-        """
-        np.matmul(A_prev, delta.T, out=self.dWb)
-        if delta_prev is not None:
-            np.matmul(self.W, delta, out=delta_prev)
-            if deriv_prev is not None:
-                np.multiply(delta_prev, deriv_prev, out=delta_prev)

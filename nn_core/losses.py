@@ -87,10 +87,9 @@ def softmax_cross_entropy_grad_(
     Z: np.ndarray,
     Z_flat: np.ndarray,
     Yc: np.ndarray,
-    c: float,
+    inv_c: np.ndarray,
     label_index: np.ndarray,
     row_max: np.ndarray,
-    scale: np.ndarray,
     sum_exp_out: np.ndarray,
     true_logit_out: np.ndarray,
 ) -> None:
@@ -102,39 +101,41 @@ def softmax_cross_entropy_grad_(
     Parameters
     ----------
     Z : ndarray of shape (n_classes, batch)
-        Logits on entry; on return ``c * (P - Y)``, the (scaled) gradient of
-        the batch's mean loss with respect to the logits.
+        Logits on entry; on return ``c * (P - Y)``, the gradient of the batch's
+        mean loss with respect to the logits, times ``c * batch``.
     Z_flat : ndarray of shape (n_classes * batch,)
         A flat view of ``Z`` (made once by the caller).
     Yc : ndarray of shape (n_classes, batch)
         One-hot targets already multiplied by ``c``.
-    c : float
-        Gradient scale: ``1 / batch`` for the mean loss, or
-        ``learning_rate / batch`` when the optimiser lets the trainer fold the
-        learning rate in (see :mod:`nn_core.optimizers`).
+    inv_c : ndarray of shape (1, n_classes)
+        Every entry ``1 / c``, where the gradient scale ``c`` is ``1 / batch``
+        for the mean loss, or ``learning_rate / batch`` when the optimiser lets
+        the trainer fold the learning rate in (see :mod:`nn_core.optimizers`).
     label_index : ndarray of int, shape (batch,)
         Flat index into ``Z_flat`` of each sample's true class
         (``y * batch + column``).
-    row_max, scale : ndarray of shape (batch,)
-        Scratch buffers.
-    sum_exp_out : ndarray of shape (batch,)
-        Receives ``sum_k exp(z_k - m)`` per sample.
+    row_max : ndarray of shape (batch,)
+        Scratch buffer.
+    sum_exp_out : ndarray of shape (1, batch)
+        Receives ``sum_k exp(z_k - m) / c`` per sample.
     true_logit_out : ndarray of shape (batch,)
         Receives ``z_y - m`` per sample.
 
     Notes
     -----
-    The loss of sample ``i`` is ``log(sum_exp_out[i]) - true_logit_out[i]``;
+    The loss of sample ``i`` is ``log(c * sum_exp_out[0, i]) - true_logit_out[i]``;
     the trainer takes the logarithm once per epoch instead of once per batch.
     ``true_logit_out[i] == 0`` exactly when the true class has the largest
     logit, which gives the training accuracy for free.
     """
     np.maximum.reduce(Z, axis=0, out=row_max)
     np.subtract(Z, row_max, out=Z)
-    np.take(Z_flat, label_index, out=true_logit_out, mode="clip")
+    # ndarray.take skips np.take's Python wrapper; "clip" skips bounds checks
+    # (the indices are built by the trainer) and the buffering that "raise" implies.
+    Z_flat.take(label_index, out=true_logit_out, mode="clip")
     np.exp(Z, out=Z)
-    np.add.reduce(Z, axis=0, out=sum_exp_out)
-    # c * P - c * Y == c * exp(z - m) / s - Yc: scale once per sample, not per entry.
-    np.divide(c, sum_exp_out, out=scale)
-    np.multiply(Z, scale, out=Z)
+    # The column sums as a product with a row of 1/c: one call that both sums
+    # and scales, so E / (s / c) below is already c * P.
+    np.dot(inv_c, Z, out=sum_exp_out)
+    np.divide(Z, sum_exp_out, out=Z)
     np.subtract(Z, Yc, out=Z)

@@ -223,9 +223,9 @@ def test_dropout_is_training_only_and_inverted():
     n = 64
     Yc = np.zeros((2, n), np.float32)
     Yc[y, np.arange(n)] = 1 / n
-    net.train_batch(ws, x_rows.T, Yc, 1 / n, y * n + np.arange(n), np.empty(n, np.float32),
-                    np.empty(n, np.float32))
-    hidden = ws.inputs[1][:-1]
+    net.train_batch(ws, x_rows.T, Yc, np.full((1, 2), n, np.float32), y * n + np.arange(n),
+                    np.empty((1, n), np.float32), np.empty(n, np.float32))
+    hidden = ws.hidden[0][:-1]
     plain = (x_rows @ net.layers[0].Wb).T
     kept = hidden != 0
     assert 0.4 < kept.mean() < 0.6  # about half of the units dropped

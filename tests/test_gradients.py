@@ -48,9 +48,11 @@ def analytic_gradient(net, X, y):
     Yc = np.zeros((net.n_classes, n))
     Yc[y, np.arange(n)] = 1.0 / n
     label_index = y * n + np.arange(n)
-    s, zy = np.empty(n), np.empty(n)
-    net.train_batch(ws, x_rows.T, Yc, 1.0 / n, label_index, s, zy)
-    return net.grads.copy(), float(np.mean(np.log(s) - zy))
+    s, zy = np.empty((1, n)), np.empty(n)
+    inv_c = np.full((1, net.n_classes), float(n))
+    net.train_batch(ws, x_rows.T, Yc, inv_c, label_index, s, zy)
+    # s holds sum(exp(z - max)) / c with c = 1 / n
+    return net.grads.copy(), float(np.mean(np.log(s[0] / n) - zy))
 
 
 @pytest.mark.parametrize("n_classes", [2, 5])

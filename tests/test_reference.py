@@ -74,3 +74,23 @@ def test_float32_tracks_float64():
         Trainer(net, TrainConfig(learning_rate=0.1, epochs=5), np.random.default_rng(2)).fit(X, y)
     # float32 rounding flips a few ReLU kinks; the weights still agree to ~1e-3.
     np.testing.assert_allclose(nets[0].params, nets[1].params, rtol=0, atol=3e-3)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "step"])
+def test_unshuffled_training_equals_reference(schedule):
+    """shuffle=False reuses the epoch layout; a changing learning rate must not."""
+    X, y = data(n=100)
+    net = Network(7, (6,), 4, "tanh", dtype=np.float64, rng=np.random.default_rng(1))
+    Ws = [W.copy() for W, _ in net.parameters()]
+    bs = [b.copy() for _, b in net.parameters()]
+    cfg = TrainConfig(learning_rate=0.2, batch_size=16, epochs=4, shuffle=False,
+                      lr_schedule=schedule, lr_step_size=1)
+    Trainer(net, cfg, np.random.default_rng(5)).fit(X, y)
+    opt = ref.Optim("sgd", 0.2)
+    for epoch in range(4):
+        opt.lr = 0.2 * (0.5 ** epoch if schedule == "step" else 1.0)
+        for s in range(0, 100, 16):
+            dWs, dbs = ref.gradients(Ws, bs, X[s:s + 16], y[s:s + 16], "tanh")
+            opt.step(Ws + bs, dWs + dbs)
+    np.testing.assert_allclose(net.layers[0].W, Ws[0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(net.layers[1].b, bs[1], rtol=1e-10, atol=1e-12)
