@@ -1,0 +1,584 @@
+"""Background training: a server-wide job runner and per-session handles.
+
+One :class:`JobRunner` per server process owns ``max_jobs`` warm worker
+processes (:mod:`playground.worker`), a FIFO queue, and the state of every job.
+Each browser session talks to it through its own :class:`SessionJobs` handle,
+which keeps at most one job alive: starting a new run stops the previous one,
+and releasing the handle (the session ended) cancels it.
+
+Why processes: training is a pure-Python loop over small NumPy calls that holds
+the GIL; in a thread of the Streamlit server it would stall every other user's
+page. In a worker process it only uses its own core.
+
+A background thread of the runner (the dispatcher) reads worker messages,
+updates job state, starts queued jobs on idle workers, and replaces workers
+that die. Pages never block on a worker: :meth:`JobRunner.snapshot` returns an
+immutable :class:`Snapshot` of what is known right now.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import itertools
+import math
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from collections import deque
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nn_core.network import Network
+from nn_core.training import EpochRecord, TrainConfig
+
+from .settings import Settings, load_settings
+
+__all__ = ["ACTIVE", "FINISHED", "JobRefusedError", "JobRunner", "JobSpec", "SessionJobs",
+           "Snapshot", "estimate_seconds"]
+
+QUEUED, RUNNING, PAUSED = "queued", "running", "paused"
+DONE, STOPPED, DIVERGED, FAILED = "done", "stopped", "diverged", "failed"
+ACTIVE = frozenset({QUEUED, RUNNING, PAUSED})
+FINISHED = frozenset({DONE, STOPPED, DIVERGED, FAILED})
+
+# Conservative single-core throughput used to refuse runs that would take hours:
+# effective FLOP/s of the training loop and fixed cost per mini-batch.
+_EST_FLOPS = 4e9
+_EST_BATCH_SECONDS = 60e-6
+# Finished jobs nobody collected (their session vanished) are dropped after this.
+_FINISHED_TTL = 3600.0
+
+
+class JobRefusedError(ValueError):
+    """A job was refused before it was queued; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a worker needs to train and evaluate one model.
+
+    Labels are class indices ``0 .. n_classes - 1``; ``classes`` maps them to
+    the labels shown to the user.
+    """
+
+    network: dict[str, Any]  # Network(...) arguments: n_features, hidden_layer_sizes,
+    #                          n_classes, activation, init, dtype
+    train: TrainConfig  # optimiser, learning rate, batch size, epochs, ...
+    seed: int  # seeds initialisation, shuffling and dropout
+    X_train: np.ndarray  # (n_train, n_features)
+    y_train: np.ndarray  # (n_train,) class indices
+    X_test: np.ndarray  # (n_test, n_features); evaluated every few epochs
+    y_test: np.ndarray  # (n_test,)
+    classes: tuple  # label of each class index
+    X_val: np.ndarray | None = None  # validation split (validation curves, early stopping)
+    y_val: np.ndarray | None = None
+    grid: np.ndarray | None = None  # (n_points, 2): decision-boundary grid for 2-D data
+    meta: dict[str, Any] = field(default_factory=dict)  # stored in the saved model
+
+    @property
+    def n_params(self) -> int:
+        """Weights and biases of the model this spec builds."""
+        net = self.network
+        return Network.count_parameters(
+            (net["n_features"], *net["hidden_layer_sizes"], net["n_classes"]))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What is known about a job at one moment. Immutable.
+
+    ``evaluation`` is the latest test-set evaluation (see
+    :func:`playground.worker.evaluate`); its arrays are read-only. ``model`` is
+    the trained network as ``.npz`` bytes (loadable by
+    :func:`nn_core.io.load_network`) once the job has finished.
+    """
+
+    job_id: str
+    status: str  # queued | running | paused | done | stopped | diverged | failed
+    message: str
+    queue_position: int | None  # 1 = next to start; None unless queued
+    epochs_planned: int
+    records: tuple[EpochRecord, ...]
+    evaluation: dict[str, Any] | None
+    model: bytes | None
+    created: float
+    started: float | None
+    finished_at: float | None
+    stop_requested: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    @property
+    def epoch(self) -> int:
+        return self.records[-1].epoch if self.records else 0
+
+    @property
+    def progress(self) -> float:
+        """Fraction of planned epochs done, in [0, 1]."""
+        return min(1.0, self.epoch / self.epochs_planned) if self.epochs_planned else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Remaining training time at the current pace (None before the first epoch)."""
+        if not self.records or self.finished:
+            return None
+        per_epoch = self.records[-1].elapsed / len(self.records)
+        return max(0.0, (self.epochs_planned - self.epoch) * per_epoch)
+
+
+@dataclass
+class _Job:
+    id: str
+    spec: JobSpec | None  # dropped once sent to a worker
+    epochs_planned: int
+    status: str = QUEUED
+    message: str = "Waiting for a free worker."
+    records: list[EpochRecord] = field(default_factory=list)
+    evaluation: dict[str, Any] | None = None
+    model: bytes | None = None
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    finished_at: float | None = None
+    worker: _Worker | None = None
+    stop_requested: bool = False
+
+
+@dataclass(eq=False)
+class _Worker:
+    process: subprocess.Popen
+    conn: Connection
+    send_lock: threading.Lock = field(default_factory=threading.Lock)
+    job: _Job | None = None
+    pid: int | None = None  # set when the worker reports ready
+    dead: bool = False
+
+    def alive(self) -> bool:
+        return not self.dead and self.process.poll() is None
+
+    def send(self, message: tuple) -> bool:
+        try:
+            with self.send_lock:
+                self.conn.send(message)
+            return True
+        except (OSError, ValueError, BrokenPipeError):
+            return False
+
+
+def estimate_seconds(spec: JobSpec) -> float:
+    """Pessimistic single-core training time of ``spec`` (for refusing huge runs)."""
+    n = len(spec.y_train)
+    batch = min(spec.train.batch_size, n)
+    batches = math.ceil(n / batch)
+    # forward 2 and backward 4 floating-point operations per weight and sample
+    per_epoch = 6.0 * n * spec.n_params / _EST_FLOPS + batches * _EST_BATCH_SECONDS
+    if spec.X_val is not None:
+        per_epoch += 2.0 * len(spec.X_val) * spec.n_params / _EST_FLOPS
+    return spec.train.epochs * per_epoch
+
+
+def _frozen(evaluation: dict[str, Any] | None) -> dict[str, Any] | None:
+    if evaluation is not None:
+        for value in evaluation.values():
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+    return evaluation
+
+
+class JobRunner:
+    """Runs training jobs in warm worker processes, at most ``max_jobs`` at once.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Limits (default: :func:`playground.settings.load_settings`).
+    max_jobs : int, optional
+        Overrides ``settings.max_jobs``: worker processes, i.e. concurrent jobs.
+    progress_interval : float
+        Seconds between progress messages of one job (throttle).
+    eval_interval : float
+        Seconds between test-set evaluations of one job.
+    """
+
+    def __init__(self, settings: Settings | None = None, max_jobs: int | None = None,
+                 progress_interval: float = 0.1, eval_interval: float = 0.5) -> None:
+        self.settings = settings or load_settings()
+        self.max_jobs = max_jobs or self.settings.max_jobs
+        self.progress_interval = progress_interval
+        self.eval_interval = eval_interval
+        self._lock = threading.RLock()
+        self._jobs: dict[str, _Job] = {}
+        self._queue: deque[_Job] = deque()
+        self._workers: list[_Worker] = []
+        self._ids = itertools.count(1)
+        self._closed = False
+        wake_r, wake_w = socket.socketpair()
+        self._wake_r, self._wake_w = Connection(wake_r.detach()), Connection(wake_w.detach())
+        self._ready = threading.Condition(self._lock)
+        for _ in range(self.max_jobs):
+            self._workers.append(self._spawn())
+        self._thread = threading.Thread(target=self._dispatch_loop, name="nnpg-jobs",
+                                         daemon=True)
+        self._thread.start()
+        # Streamlit exits normally on SIGTERM, so atexit stops the workers; a
+        # weakref keeps the runner collectable in tests.
+        ref = weakref.ref(self)
+        atexit.register(lambda: (r := ref()) is not None and r.shutdown())
+
+    # ---- public API --------------------------------------------------------
+    def submit(self, spec: JobSpec) -> str:
+        """Queue a job; return its id.
+
+        Raises
+        ------
+        JobRefusedError
+            If the model or the run is beyond this server's limits, or the
+            queue is full.
+        """
+        self.check(spec)
+        with self._lock:
+            if self._closed:
+                raise JobRefusedError("The server is shutting down; try again in a moment.")
+            if len(self._queue) >= self.settings.max_queue:
+                raise JobRefusedError(f"The server is busy: {len(self._queue)} runs are already "
+                                 "waiting. Try again in a minute.")
+            job = _Job(id=f"job-{next(self._ids)}", spec=spec,
+                       epochs_planned=spec.train.epochs)
+            self._jobs[job.id] = job
+            self._queue.append(job)
+            self._assign()
+            self._purge()
+        return job.id
+
+    def check(self, spec: JobSpec) -> None:
+        """Raise :class:`JobRefusedError` if ``spec`` exceeds the server's limits."""
+        s = self.settings
+        hidden = spec.network["hidden_layer_sizes"]
+        if len(hidden) > s.max_layers:
+            raise JobRefusedError(f"{len(hidden)} hidden layers is more than this server allows "
+                             f"({s.max_layers}). Remove some layers.")
+        if hidden and max(hidden) > s.max_units:
+            raise JobRefusedError(f"A layer with {max(hidden)} neurons is more than this server "
+                             f"allows ({s.max_units} per layer). Use fewer neurons.")
+        if spec.n_params > s.max_params:
+            raise JobRefusedError(f"This network has {spec.n_params:,} weights, more than the "
+                             f"limit of {s.max_params:,}. Use fewer or smaller layers.")
+        if spec.train.epochs > s.max_epochs:
+            raise JobRefusedError(f"{spec.train.epochs} epochs is more than this server allows "
+                             f"({s.max_epochs}). Use fewer epochs.")
+        seconds = estimate_seconds(spec)
+        if seconds > s.max_job_seconds:
+            raise JobRefusedError(
+                f"This run would take about {seconds / 60:,.0f} minutes, longer than this "
+                f"server allows ({s.max_job_seconds / 60:,.0f} minutes). Use fewer epochs, "
+                "a smaller network or a larger batch size.")
+
+    def pause(self, job_id: str) -> bool:
+        """Ask a running job to pause after its current epoch."""
+        return self._control(job_id, "pause", {RUNNING})
+
+    def resume(self, job_id: str) -> bool:
+        """Resume a paused job."""
+        return self._control(job_id, "resume", {PAUSED, RUNNING})
+
+    def stop(self, job_id: str) -> bool:
+        """Stop a job: a queued one is cancelled, a running one stops within a batch.
+
+        Returns False if the job is unknown or already finished.
+        """
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.status in FINISHED:
+                return False
+            if job.status == QUEUED:
+                self._queue.remove(job)
+                self._finish(job, STOPPED, "Cancelled before it started.")
+                return True
+            job.stop_requested = True
+            worker = job.worker
+        return worker is not None and worker.send(("stop", job_id))
+
+    def snapshot(self, job_id: str) -> Snapshot | None:
+        """Immutable state of a job, or None if unknown (or forgotten)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return None
+            position = None
+            if job.status == QUEUED:
+                position = next(i for i, j in enumerate(self._queue, 1) if j is job)
+            return Snapshot(job.id, job.status, job.message, position, job.epochs_planned,
+                            tuple(job.records), job.evaluation, job.model, job.created,
+                            job.started, job.finished_at, job.stop_requested)
+
+    def forget(self, job_id: str) -> None:
+        """Stop (if needed) and drop a job's state."""
+        self.stop(job_id)
+        with self._lock:
+            self._jobs.pop(job_id, None)
+
+    def stats(self) -> dict[str, int]:
+        """Counts for monitoring: running, queued, workers alive."""
+        with self._lock:
+            return {"running": sum(w.job is not None for w in self._workers),
+                    "queued": len(self._queue),
+                    "workers": sum(w.alive() for w in self._workers)}
+
+    def worker_pids(self) -> list[int]:
+        """PIDs of the worker processes (for monitoring and tests)."""
+        with self._lock:
+            return [w.process.pid for w in self._workers]
+
+    def job_worker_pid(self, job_id: str) -> int | None:
+        """PID of the process running ``job_id`` (None if not running)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return job.worker.process.pid if job and job.worker else None
+
+    def wait_ready(self, timeout: float = 30.0) -> bool:
+        """Block until every worker has imported the engine and said hello."""
+        deadline = time.monotonic() + timeout
+        with self._ready:
+            while any(w.pid is None for w in self._workers):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._ready.wait(left)
+        return True
+
+    def shutdown(self, timeout: float = 3.0) -> None:
+        """Stop every job and worker; returns when all worker processes have exited."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            workers = list(self._workers)
+            for job in list(self._queue):
+                self._finish(job, STOPPED, "The server is shutting down.")
+            self._queue.clear()
+        for w in workers:
+            w.send(("shutdown",))
+        deadline = time.monotonic() + timeout
+        for w in workers:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                w.process.wait(max(0.0, deadline - time.monotonic()))
+        for w in workers:
+            if w.process.poll() is None:
+                w.process.terminate()
+        for w in workers:
+            try:
+                w.process.wait(1.0)
+            except subprocess.TimeoutExpired:
+                w.process.kill()
+                w.process.wait(1.0)
+        self._wake()
+        self._thread.join(2.0)
+        for w in workers:
+            w.conn.close()
+        with self._lock:
+            for job in self._jobs.values():
+                if job.status in ACTIVE:
+                    self._finish(job, STOPPED, "The server is shutting down.")
+
+    # ---- internals -------------------------------------------------------
+    def _spawn(self) -> _Worker:
+        """Start a fresh worker interpreter (``python -m playground.worker FD``).
+
+        Not ``multiprocessing``'s spawn context: Streamlit installs a fake
+        ``__main__`` module pointing at ``app.py``, which spawn children would
+        re-execute (running the whole UI in every worker). A plain subprocess
+        on a socket pair imports only the worker module, and its environment
+        pins BLAS to one thread before NumPy loads.
+        """
+        parent, child = socket.socketpair()
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+               "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+        root = Path(__file__).resolve().parents[1]
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "playground.worker", str(child.fileno())],
+            pass_fds=(child.fileno(),), env=env, cwd=root, stdin=subprocess.DEVNULL,
+            start_new_session=False)
+        child.close()
+        return _Worker(process, Connection(parent.detach()))
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            self._wake_w.send_bytes(b"x")
+
+    def _control(self, job_id: str, kind: str, allowed: set[str]) -> bool:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.status not in allowed or job.worker is None:
+                return False
+            worker = job.worker
+        return worker.send((kind, job_id))
+
+    def _finish(self, job: _Job, status: str, message: str) -> None:
+        job.status = status
+        job.message = message
+        job.finished_at = time.time()
+        job.spec = None
+        if job.worker is not None:
+            job.worker.job = None
+            job.worker = None
+
+    def _payload(self, job: _Job) -> dict[str, Any]:
+        s = job.spec
+        return {"network": s.network, "train": s.train, "seed": s.seed,
+                "X_train": s.X_train, "y_train": s.y_train, "X_val": s.X_val,
+                "y_val": s.y_val, "X_test": s.X_test, "y_test": s.y_test,
+                "classes": np.asarray(s.classes), "grid": s.grid, "meta": s.meta,
+                "progress_interval": self.progress_interval,
+                "eval_interval": self.eval_interval}
+
+    def _assign(self) -> None:
+        """Start queued jobs on idle workers (FIFO). Caller holds the lock."""
+        for worker in self._workers:
+            if not self._queue:
+                return
+            if worker.job is not None or not worker.alive():
+                continue
+            job = self._queue.popleft()
+            if not worker.send(("job", job.id, self._payload(job))):
+                self._queue.appendleft(job)
+                continue
+            worker.job = job
+            job.worker = worker
+            job.status = RUNNING
+            job.message = "Training."
+            job.started = time.time()
+            job.spec = None  # the worker has the data now
+
+    def _purge(self) -> None:
+        cutoff = time.time() - _FINISHED_TTL
+        for job_id in [j.id for j in self._jobs.values()
+                       if j.finished_at is not None and j.finished_at < cutoff]:
+            del self._jobs[job_id]
+
+    def _dispatch_loop(self) -> None:
+        while True:
+            with self._lock:
+                if self._closed:
+                    return
+                by_conn = {w.conn: w for w in self._workers if not w.dead}
+            try:
+                ready = wait([*by_conn, self._wake_r], timeout=1.0)
+            except OSError:
+                continue
+            for obj in ready:
+                if obj is self._wake_r:
+                    while self._wake_r.poll():
+                        self._wake_r.recv_bytes()
+                elif obj in by_conn:
+                    self._receive(by_conn[obj])
+            with self._lock:
+                if not self._closed:
+                    self._assign()
+
+    def _receive(self, worker: _Worker) -> None:
+        try:
+            while worker.conn.poll():
+                self._handle(worker, worker.conn.recv())
+        except (EOFError, OSError):
+            # The worker's end of the socket closed: the process died.
+            self._handle_death(worker)
+
+    def _handle(self, worker: _Worker, message: tuple) -> None:
+        kind = message[0]
+        with self._lock:
+            if kind == "ready":
+                worker.pid = message[1]
+                self._ready.notify_all()
+                return
+            job = self._jobs.get(message[1])
+            if job is None or job.worker is not worker:
+                if kind in ("finished", "failed") and worker.job is not None \
+                        and worker.job.id == message[1]:
+                    worker.job = None  # job was forgotten meanwhile
+                return
+            if kind == "progress":
+                job.records.extend(message[2])
+                if message[3] is not None:
+                    job.evaluation = _frozen(message[3])
+            elif kind == "paused":
+                job.status, job.message = PAUSED, "Paused."
+            elif kind == "resumed":
+                job.status, job.message = RUNNING, "Training."
+            elif kind == "finished":
+                _, _, status, text, evaluation, model = message
+                job.evaluation = _frozen(evaluation)
+                job.model = model
+                self._finish(job, status, text)
+            elif kind == "failed":
+                self._finish(job, FAILED, message[2])
+
+    def _handle_death(self, worker: _Worker) -> None:
+        worker.dead = True
+        try:
+            code = worker.process.wait(2.0)  # reap it; negative = killed by that signal
+        except subprocess.TimeoutExpired:
+            worker.process.kill()
+            code = worker.process.wait()
+        with self._lock:
+            if worker not in self._workers:
+                return
+            if worker.job is not None:
+                self._finish(worker.job, FAILED,
+                             f"The training process stopped unexpectedly (exit code {code}). "
+                             "This can happen when the server runs out of memory: try a "
+                             "smaller network or data set, then train again.")
+            worker.conn.close()
+            index = self._workers.index(worker)
+            if self._closed:
+                return
+            self._workers[index] = self._spawn()
+
+
+class SessionJobs:
+    """One browser session's view of the runner: at most one job at a time.
+
+    Store it per session (``st.cache_resource(scope="session",
+    on_release=SessionJobs.release)``), never globally.
+    """
+
+    def __init__(self, runner: JobRunner) -> None:
+        self.runner = runner
+        self.job_id: str | None = None
+
+    def start(self, spec: JobSpec) -> str:
+        """Start a new run, stopping this session's previous one."""
+        self.runner.check(spec)  # refuse before touching the current run
+        if self.job_id is not None:
+            self.runner.forget(self.job_id)
+            self.job_id = None
+        self.job_id = self.runner.submit(spec)
+        return self.job_id
+
+    def pause(self) -> bool:
+        return self.job_id is not None and self.runner.pause(self.job_id)
+
+    def resume(self) -> bool:
+        return self.job_id is not None and self.runner.resume(self.job_id)
+
+    def stop(self) -> bool:
+        return self.job_id is not None and self.runner.stop(self.job_id)
+
+    def snapshot(self) -> Snapshot | None:
+        return None if self.job_id is None else self.runner.snapshot(self.job_id)
+
+    def release(self) -> None:
+        """The session ended: cancel its job and drop its state."""
+        if self.job_id is not None:
+            self.runner.forget(self.job_id)
+            self.job_id = None

@@ -1,0 +1,113 @@
+"""Operator settings, read from environment variables.
+
+A teacher hosting the playground for a class caps what one server can be asked
+to do with these (all optional; the README has the table):
+
+=========================  =======================================  ===========
+variable                   meaning                                  default
+=========================  =======================================  ===========
+``NNPG_MAX_JOBS``          training jobs running at once            usable CPUs
+``NNPG_MAX_QUEUE``         jobs waiting at once (beyond: refused)   100
+``NNPG_MAX_EPOCHS``        largest epoch count a run may ask for    2000
+``NNPG_MAX_LAYERS``        most hidden layers                       6
+``NNPG_MAX_UNITS``         most neurons in one hidden layer         256
+``NNPG_MAX_PARAMS``        most weights + biases in one model       5000000
+``NNPG_MAX_JOB_SECONDS``   longest estimated training time, s       3600
+``NNPG_MAX_UPLOAD_MB``     largest CSV upload, MB                   5
+``NNPG_MAX_SAMPLES``       most rows of an uploaded CSV             100000
+=========================  =======================================  ===========
+
+"Usable CPUs" respects the process's CPU affinity and a cgroup CPU quota (a
+container started with ``--cpus 2`` gets 2 even on a 64-core host).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Settings", "available_cpus", "cgroup_cpu_limit", "load_settings"]
+
+
+def cgroup_cpu_limit(root: str | os.PathLike = "/sys/fs/cgroup") -> float | None:
+    """CPU quota of this process's cgroup in CPUs, or ``None`` if unlimited.
+
+    Reads cgroup v2 ``cpu.max`` ("200000 100000" = 2 CPUs, "max 100000" =
+    unlimited), falling back to cgroup v1 ``cpu.cfs_quota_us`` and
+    ``cpu.cfs_period_us``.
+    """
+    root = Path(root)
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        if quota == "max":
+            return None
+        return int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    if quota_us <= 0 or period_us <= 0:
+        return None
+    return quota_us / period_us
+
+
+def available_cpus(root: str | os.PathLike = "/sys/fs/cgroup") -> int:
+    """CPUs this process may use: affinity, capped by the cgroup quota (at least 1)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        n = os.cpu_count() or 1
+    quota = cgroup_cpu_limit(root)
+    if quota is not None:
+        # A fractional quota (1.5 CPUs) cannot run two single-threaded jobs at
+        # full speed, so round down.
+        n = min(n, max(1, math.floor(quota)))
+    return max(1, n)
+
+
+def _int_env(name: str, default: int, minimum: int = 1) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Limits that apply to every user of this server."""
+
+    max_jobs: int  # training jobs running at once
+    max_queue: int  # jobs waiting at once
+    max_epochs: int  # upper end of the Epochs slider
+    max_layers: int  # upper end of the Hidden layers slider
+    max_units: int  # upper end of the Neurons sliders
+    max_params: int  # refuse models with more weights + biases
+    max_job_seconds: int  # refuse runs estimated to take longer
+    max_upload_mb: int  # refuse larger CSV files
+    max_samples: int  # refuse CSV files with more rows
+
+
+def load_settings() -> Settings:
+    """Read :class:`Settings` from the environment (see module docstring)."""
+    return Settings(
+        max_jobs=_int_env("NNPG_MAX_JOBS", available_cpus()),
+        max_queue=_int_env("NNPG_MAX_QUEUE", 100),
+        max_epochs=_int_env("NNPG_MAX_EPOCHS", 2000),
+        max_layers=_int_env("NNPG_MAX_LAYERS", 6, minimum=0),
+        max_units=_int_env("NNPG_MAX_UNITS", 256),
+        max_params=_int_env("NNPG_MAX_PARAMS", 5_000_000),
+        max_job_seconds=_int_env("NNPG_MAX_JOB_SECONDS", 3600),
+        max_upload_mb=_int_env("NNPG_MAX_UPLOAD_MB", 5),
+        max_samples=_int_env("NNPG_MAX_SAMPLES", 100_000),
+    )
