@@ -1,7 +1,32 @@
-"""Neural Network Playground (placeholder until the app lands)."""
+"""Neural Network Playground: entry point.
+
+``streamlit run app.py`` (or ``make run``). Sets up the page, draws the
+sidebar controls shared by every page, and runs the selected page.
+"""
+
+import logging
 
 import streamlit as st
 
-st.set_page_config(page_title="Neural Network Playground", page_icon="🧠")
-st.title("Neural Network Playground")
-st.write("The engine `nn_core` is ready; the interactive playground is coming.")
+from playground.ui import sidebar
+
+st.set_page_config(page_title="Neural Network Playground", page_icon=":material/neurology:",
+                   layout="wide",
+                   menu_items={"About": "Neural Network Playground: a from-scratch NumPy "
+                                        "neural network you can train and watch learn."})
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+pages = [
+    st.Page("pages/playground.py", title="Playground", icon=":material/science:", default=True),
+    st.Page("pages/compare.py", title="Compare runs", icon=":material/stacked_line_chart:"),
+    st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
+    st.Page("pages/how_it_works.py", title="How it works", icon=":material/functions:"),
+]
+page = st.navigation(pages)
+try:
+    sidebar()
+    page.run()
+except Exception:  # Streamlit's own control flow (rerun, stop) is not an Exception
+    logging.getLogger("playground").exception("page failed")
+    st.error("Something went wrong while drawing this page. Your earlier runs are safe in "
+             "Compare runs; change a setting or press Reset to continue.")
