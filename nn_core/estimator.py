@@ -300,7 +300,7 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         classes, y_idx = np.unique(y, return_inverse=True)
         if len(classes) < 2:
-            raise ValueError(f"y has only 1 class ({classes[0]!r}); a classifier needs "
+            raise ValueError(f"y has only 1 class ({classes.tolist()[0]!r}); a classifier needs "
                              "samples of at least 2 classes")
         rng = self._rng()
         if continuing:
@@ -359,7 +359,7 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseEstimator):
         if first:
             all_classes = np.unique(y if classes is None else np.asarray(classes))
             if len(all_classes) < 2:
-                raise ValueError(f"only 1 class ({all_classes[0]!r}) known; pass "
+                raise ValueError(f"only 1 class ({all_classes.tolist()[0]!r}) known; pass "
                                  "classes=[...] listing at least 2 classes")
             rng = self._rng()
             network = Network(X.shape[1], hidden, len(all_classes), self.activation,

@@ -30,6 +30,8 @@ _STATUS_ICON = {"queued": ":material/hourglass_top:", "running": ":material/mode
 def _fmt_seconds(seconds: float | None) -> str:
     if seconds is None:
         return "-"
+    if seconds < 1:
+        return f"{seconds:.2f} s"
     if seconds < 60:
         return f"{seconds:.1f} s"
     return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"

@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["ACTIVATIONS", "ALPHAS", "DATASETS", "EPOCH_CHOICES", "FORMATS", "GENERATED",
+__all__ = ["ACTIVATIONS", "ALPHAS", "CLIP_NORMS", "DATASETS", "EPOCH_CHOICES", "FORMATS",
+           "GENERATED",
            "LEARNING_RATES", "OPTIMIZERS", "SCHEDULES", "RunConfig", "batch_choices",
-           "fmt_number"]
+           "fmt_clip", "fmt_number"]
 
 DATASETS = ("Digits", "Iris", "Wine", "Breast cancer", "Moons", "Circles", "XOR", "Spiral",
             "Gaussian blobs", "Upload CSV")
@@ -29,6 +30,8 @@ SCHEDULES = ("constant", "step", "cosine", "invscaling", "plateau")
 LEARNING_RATES = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 #: L2 penalty choices (log-scale).
 ALPHAS = (0.0, 0.00001, 0.0001, 0.001, 0.01, 0.1, 1.0)
+#: Gradient-norm clipping choices (0: off).
+CLIP_NORMS = (0.0, 0.5, 1.0, 2.0, 5.0, 10.0)
 #: Epoch choices (roughly log-scale, so 1 and 2000 are both a few steps away).
 EPOCH_CHOICES = (1, 2, 3, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 400, 500, 750, 1000,
                  1500, 2000)
@@ -65,6 +68,7 @@ class RunConfig:
     epochs: int = 500
     alpha: float = 0.0  # L2 penalty
     dropout: float = 0.0  # dropout rate on hidden activations
+    clip_norm: float = 0.0  # clip the gradient's global norm to this (0: off)
     early_stopping: bool = False  # stop when validation loss stalls (needs val_size > 0)
     seed: int = 0  # seeds the split, initial weights, shuffling and dropout
     label_column: str | None = None  # Upload CSV: which column holds the labels
@@ -96,7 +100,7 @@ class RunConfig:
         for name in ("dataset", "n_samples", "noise", "n_classes", "test_size", "val_size",
                      "standardize", "n_layers", "activation", "optimizer", "learning_rate",
                      "lr_schedule", "batch_size", "epochs", "alpha", "dropout",
-                     "early_stopping", "seed"):
+                     "clip_norm", "early_stopping", "seed"):
             value = getattr(self, name)
             if value != getattr(default, name):
                 out[name] = FORMATS.get(name, _fmt)(value)
@@ -117,5 +121,10 @@ def fmt_number(value: float) -> str:
     return f"{value:g}"
 
 
+def fmt_clip(value: float) -> str:
+    """Gradient clipping: ``off`` or the norm."""
+    return "off" if value == 0 else f"{value:g}"
+
+
 #: Formatting of the sidebar widgets whose labels are not plain ``str``.
-FORMATS = {"learning_rate": fmt_number, "alpha": fmt_number}
+FORMATS = {"learning_rate": fmt_number, "alpha": fmt_number, "clip_norm": fmt_clip}

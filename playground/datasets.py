@@ -16,9 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["MAX_CLASSES", "MAX_FEATURES", "Dataset", "DatasetError", "Prepared",
+__all__ = ["DATASET_NAMES", "MAX_CLASSES", "MAX_FEATURES", "Dataset", "DatasetError", "Prepared",
            "csv_columns", "load_builtin", "parse_csv", "prepare", "spiral", "xor"]
 
+#: Names accepted by :func:`load_builtin`.
+DATASET_NAMES = ("Digits", "Iris", "Wine", "Breast cancer", "Moons", "Circles", "XOR", "Spiral",
+                 "Gaussian blobs")
 MAX_CLASSES = 50
 MAX_FEATURES = 1000
 MIN_ROWS = 10
@@ -117,11 +120,16 @@ def load_builtin(name: str, n_samples: int = 500, noise: float = 0.2, n_classes:
 
 
 # ---- CSV --------------------------------------------------------------------
+def _mb(n: int) -> str:
+    mb = n / 2**20
+    return f"{mb:.2f} MB" if mb < 10 else f"{mb:.0f} MB"
+
+
 def _text(data: bytes, max_bytes: int) -> str:
     if len(data) > max_bytes:
         raise DatasetError(
-            f"The file is {len(data) / 2**20:.1f} MB; this server accepts CSV files up to "
-            f"{max_bytes / 2**20:.0f} MB. Upload a smaller sample of your data.")
+            f"The file is {_mb(len(data))}; this server accepts CSV files up to "
+            f"{_mb(max_bytes)}. Upload a smaller sample of your data.")
     if not data.strip():
         raise DatasetError("The file is empty. Upload a CSV file with a header row and "
                            "one row per sample.")
@@ -227,7 +235,7 @@ def parse_csv(data: bytes, label_column: str | None = None, *, max_bytes: int = 
     classes = np.unique(labels)
     if len(classes) < 2:
         raise DatasetError(f"The label column {label!r} has only one class "
-                           f"({classes[0]!r}). A classifier needs at least two classes: "
+                           f"({str(classes[0])!r}). A classifier needs at least two classes: "
                            "is this the right label column?")
     if len(classes) > MAX_CLASSES:
         raise DatasetError(f"The label column {label!r} has {len(classes)} different values; "

@@ -54,7 +54,8 @@ def estimator_params(cfg: RunConfig, batch_size: int) -> dict:
             "optimizer": cfg.optimizer, "learning_rate": cfg.learning_rate,
             "batch_size": batch_size, "epochs": cfg.epochs, "alpha": cfg.alpha,
             "dropout": cfg.dropout, "lr_schedule": cfg.lr_schedule,
-            "early_stopping": cfg.early_stopping, "random_state": cfg.seed}
+            "clip_norm": cfg.clip_norm or None, "early_stopping": cfg.early_stopping,
+            "random_state": cfg.seed}
 
 
 _LOADERS = {
@@ -115,7 +116,7 @@ def reproduce_script(cfg: RunConfig, batch_size: int) -> str:
     train = (f"TrainConfig(optimizer={cfg.optimizer!r}, learning_rate={cfg.learning_rate!r}, "
              f"batch_size={batch_size}, epochs={cfg.epochs}, alpha={cfg.alpha!r}, "
              f"dropout={cfg.dropout!r}, lr_schedule={cfg.lr_schedule!r}, "
-             f"early_stopping={cfg.early_stopping})")
+             f"clip_norm={cfg.clip_norm or None!r}, early_stopping={cfg.early_stopping})")
     val = cfg.val_size
     scale = ("mean = X[train].mean(axis=0)\nscale = X[train].std(axis=0)\n"
              "scale[scale == 0] = 1.0" if cfg.standardize else

@@ -148,9 +148,11 @@ def confusion_chart(cm: np.ndarray | Sequence[Sequence[int]], labels: Sequence,
     })
     df["text"] = [f"{s:.0%}" if normalize else f"{int(c)}"
                   for s, c in zip(df["share"], df["count"])]
+    # every class label stays, even where Vega would thin out crowded labels
     axis_x = {"field": "predicted", "type": "nominal", "sort": names, "title": "predicted",
-              "axis": {"labelAngle": 0}}
-    axis_y = {"field": "true", "type": "nominal", "sort": names, "title": "true"}
+              "axis": {"labelAngle": 0 if k <= 12 else -45, "labelOverlap": False}}
+    axis_y = {"field": "true", "type": "nominal", "sort": names, "title": "true",
+              "axis": {"labelOverlap": False}}
     layers: list[dict] = [{
         "mark": {"type": "rect", "stroke": "white", "strokeWidth": 1},
         "encoding": {

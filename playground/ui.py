@@ -30,6 +30,7 @@ from nn_core.training import EpochRecord, TrainConfig
 from .config import (
     ACTIVATIONS,
     ALPHAS,
+    CLIP_NORMS,
     DATASETS,
     EPOCH_CHOICES,
     GENERATED,
@@ -39,6 +40,7 @@ from .config import (
     SCHEDULES,
     RunConfig,
     batch_choices,
+    fmt_clip,
     fmt_number,
 )
 from .datasets import Dataset, DatasetError, Prepared, csv_columns, load_builtin, parse_csv, prepare
@@ -68,9 +70,12 @@ def get_settings() -> Settings:
     return load_settings()
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, on_release=JobRunner.shutdown)
 def get_runner() -> JobRunner:
-    """The server's job runner (one per process, shared by every session)."""
+    """The server's job runner (one per process, shared by every session).
+
+    Clearing the cache (or shutting the server down) stops its workers.
+    """
     return JobRunner(get_settings())
 
 
@@ -208,6 +213,7 @@ def config_from_state() -> RunConfig:
         batch_size=int(ss.get("batch_size", d.batch_size)),
         epochs=int(ss.get("epochs", d.epochs)), alpha=float(ss.get("alpha", d.alpha)),
         dropout=float(ss.get("dropout", d.dropout)),
+        clip_norm=float(ss.get("clip_norm", d.clip_norm)),
         early_stopping=bool(ss.get("early_stopping", d.early_stopping)),
         seed=int(ss.get("seed", d.seed)), label_column=ss.get("label_column"))
 
@@ -222,7 +228,7 @@ def build_spec(cfg: RunConfig, ds: Dataset) -> tuple[JobSpec, Prepared, int]:
     train = TrainConfig(optimizer=cfg.optimizer, learning_rate=cfg.learning_rate,
                         batch_size=batch, epochs=cfg.epochs, alpha=cfg.alpha,
                         dropout=cfg.dropout, lr_schedule=cfg.lr_schedule,
-                        early_stopping=cfg.early_stopping)
+                        clip_norm=cfg.clip_norm or None, early_stopping=cfg.early_stopping)
     network = {"n_features": ds.X.shape[1], "hidden_layer_sizes": cfg.hidden_layer_sizes,
                "n_classes": len(prepared.classes), "activation": cfg.activation,
                "init": "auto", "dtype": "float32"}
@@ -243,7 +249,24 @@ def layer_names(cfg: RunConfig, n_classes: int) -> list[str]:
 
 
 # ---- callbacks (run before the script, so the widgets' state is current) -------
+# Streamlit can run a button's callback twice for one click: when a fragment's
+# automatic rerun interrupts the rerun that handles the click, the click is
+# replayed into the next run. So every callback is idempotent: Pause/Resume say
+# which of the two they mean, and a repeated Train within a second is dropped.
+_REPEAT_WINDOW = 1.0
+
+
+def _repeated(action: str) -> bool:
+    """True if ``action`` already ran less than a second ago (a replayed click)."""
+    now = time.monotonic()
+    last = st.session_state.get(f"_last_{action}")
+    st.session_state[f"_last_{action}"] = now
+    return last is not None and now - last < _REPEAT_WINDOW
+
+
 def _on_train() -> None:
+    if _repeated("train"):
+        return
     st.session_state.pop("train_error", None)
     st.session_state["pause_requested"] = False
     try:
@@ -277,9 +300,9 @@ def _on_train() -> None:
         layer_names=layer_names(cfg, len(prepared.classes)))
 
 
-def _on_pause() -> None:
+def _on_pause(action: str) -> None:
     jobs = session_jobs()
-    if st.session_state.get("pause_requested"):
+    if action == "resume":
         jobs.resume()
         st.session_state["pause_requested"] = False
     else:
@@ -309,7 +332,8 @@ def _on_reset() -> None:
                 "activation": d.activation, "optimizer": d.optimizer,
                 "learning_rate": d.learning_rate, "lr_schedule": d.lr_schedule,
                 "batch_size": d.batch_size, "epochs": d.epochs, "alpha": d.alpha,
-                "dropout": d.dropout, "early_stopping": d.early_stopping, "seed": d.seed}
+                "dropout": d.dropout, "clip_norm": d.clip_norm,
+                "early_stopping": d.early_stopping, "seed": d.seed}
     max_units = get_settings().max_units
     for i, u in enumerate(d.units, start=1):
         defaults[f"units_{i}"] = min(u, max_units)
@@ -341,6 +365,7 @@ def sidebar() -> RunConfig:
         c1, c2 = st.columns([3, 2], gap="small")
         paused = ss.get("pause_requested", False)
         c1.button("Resume" if paused else "Pause", key="pause", on_click=_on_pause,
+                  args=("resume" if paused else "pause",),
                   icon=":material/play_circle:" if paused else ":material/pause:",
                   disabled=not active, width="stretch")
         c2.button("Stop", key="stop", on_click=_on_stop, icon=":material/stop:",
@@ -367,6 +392,10 @@ def sidebar() -> RunConfig:
                     if ss.get("label_column") not in columns:
                         ss["label_column"] = columns[-1]
                     st.selectbox("Label column", columns, key="label_column")
+                try:  # say at once what is wrong with the file, not only on Train
+                    current_dataset(config_from_state())
+                except DatasetError as exc:
+                    st.error(str(exc), icon=":material/error:")
         st.slider("Test split %", 10, 50, _DEFAULT.test_size, step=5, key="test_size",
                   help="Share of the samples kept aside to test the trained network",
                   **_BIND)
@@ -415,6 +444,9 @@ def sidebar() -> RunConfig:
         st.slider("Dropout", 0.0, 0.9, 0.0, step=0.05, key="dropout",
                   help="Share of hidden units switched off at random in each training step",
                   **_BIND)
+        st.select_slider("Gradient clipping", CLIP_NORMS, value=0.0, format_func=fmt_clip,
+                         key="clip_norm", help="Rescale each step's gradient when its norm "
+                         "exceeds this value: a guard against exploding gradients", **_BIND)
         st.checkbox("Early stopping", value=False, key="early_stopping",
                     help="Stop when the validation loss has not improved for 10 epochs and "
                          "keep the best weights", **_BIND)

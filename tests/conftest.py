@@ -35,3 +35,34 @@ def digits_split():
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+# ---- browser tests (pytest-playwright with Debian's chromium) ---------------
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    from tests.servers import CHROMIUM, CHROMIUM_ARGS
+
+    # Never skip: a missing browser is a broken set-up (make test installs it).
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: run `make test` (installs chromium)"
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1500, "height": 1300}}
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    """A real app server for the module's browser tests."""
+    from tests.servers import start_app, stop
+
+    proc, url = start_app()
+    yield url
+    stop(proc)
+
+
+@pytest.fixture
+def artifacts():
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,198 @@
+"""The app in headless Chromium: a new user's first training run, end to end.
+
+Screenshots of every step go to test-artifacts/ (look at them).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.servers import IDLE
+
+pytestmark = pytest.mark.browser
+
+# Counts the points of the training loss curve on every animation frame: the
+# Playground's loss chart is a Vega-Lite SVG whose first line is the training
+# curve; its path has one "L" per point after the first.
+PROBE = """() => {
+  window.__points = [];
+  const tick = () => {
+    const path = document.querySelector('.st-key-loss_chart g.mark-line path');
+    const n = path ? (path.getAttribute('d') || '').split('L').length : null;
+    const last = window.__points.length ? window.__points[window.__points.length - 1][1] : null;
+    if (n !== null && n !== last) window.__points.push([performance.now(), n]);
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+}"""
+
+
+def idle(page: Page) -> None:
+    expect(page.locator(IDLE)).to_be_attached(timeout=60_000)
+
+
+def no_traceback(page: Page) -> None:
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def slider(page: Page, key: str, *keys: str) -> None:
+    handle = page.locator(f".st-key-{key}").get_by_role("slider")
+    handle.focus()
+    for k in keys:
+        handle.press(k)
+    idle(page)
+
+
+def choose(page: Page, key: str, option: str) -> None:
+    page.locator(f".st-key-{key}").click()
+    page.get_by_role("option", name=option, exact=True).click()
+    idle(page)
+
+
+def snap(page: Page, path) -> None:
+    """Screenshot with the pointer parked off any tooltip, once the page is settled."""
+    page.mouse.move(1400, 5)
+    idle(page)
+    page.wait_for_timeout(800)  # let charts and tables finish drawing
+    page.screenshot(path=path, full_page=True)
+
+
+def shown(page: Page, key: str) -> str:
+    return page.locator(f".st-key-{key}").get_by_test_id("stSliderThumbValue").inner_text()
+
+
+def overlay_names(page: Page) -> list[str]:
+    """Trace names of the Compare page's overlay chart (a Plotly figure)."""
+    plot = page.locator(".st-key-compare_chart .js-plotly-plot")
+    expect(plot).to_be_visible(timeout=20_000)  # the Plotly library loads on first use
+    return plot.evaluate("e => e.data.map(t => t.name)")
+
+
+def test_first_training_run(page: Page, app_url: str, artifacts):
+    page.goto(app_url)
+    idle(page)
+    expect(page.get_by_role("heading", name="Neural Network Playground")).to_be_visible()
+    snap(page, artifacts / "01_opened.png")
+
+    # a new user changes the network and the training settings
+    slider(page, "n_layers", "ArrowRight")  # 2 -> 3 hidden layers
+    assert shown(page, "n_layers") == "3"
+    slider(page, "units_3", "End")  # widest third layer
+    choose(page, "activation", "tanh")
+    slider(page, "learning_rate", "ArrowRight")  # 0.01 -> 0.03
+    assert shown(page, "learning_rate") == "0.03"
+    slider(page, "batch_size", "ArrowLeft")  # 32 -> 16
+    assert shown(page, "batch_size") == "16"
+    slider(page, "epochs", "ArrowLeft", "ArrowLeft")  # 500 -> 300
+    assert shown(page, "epochs") == "300"
+    # the address bar now holds the set-up (sharable link)
+    for part in ("n_layers=3", "activation=tanh", "learning_rate=0.03", "batch_size=16",
+                 "epochs=300"):
+        assert part in page.url, page.url
+    expect(page.get_by_text("Network 64 → 64 → 32 → 256 → 10")).to_be_visible()
+    snap(page, artifacts / "02_configured.png")
+
+    # train and watch the loss curve grow while the run is live
+    page.evaluate(PROBE)
+    page.get_by_role("button", name="Train", exact=True).click()
+    expect(page.get_by_text("Trained 300 epochs")).to_be_visible(timeout=120_000)
+    points = page.evaluate("window.__points")
+    counts = [n for _, n in points]
+    assert len(set(counts)) >= 3, counts  # at least three different point counts
+    assert counts == sorted(counts), counts  # the curve only grows
+    assert counts[-1] == 300
+    no_traceback(page)
+    snap(page, artifacts / "03_trained.png")
+
+    # results: a 10 x 10 confusion matrix, 3 bars per class, a 10-row table
+    expect(page.locator(".st-key-confusion_matrix g.mark-rect path")).to_have_count(100)
+    expect(page.locator(".st-key-class_metrics g.mark-rect path")).to_have_count(30)
+    expect(page.get_by_test_id("stDataFrame")).to_have_count(1)  # the per-class table
+    # the table's numbers, as a user downloads them: one row per class
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Metrics (CSV)").click()
+    lines = download.value.path().read_text().splitlines()
+    assert lines[0] == "class,precision,recall,f1,support"
+    assert [line.split(",")[0] for line in lines[1:11]] == [str(d) for d in range(10)]
+    assert sum(int(line.split(",")[4]) for line in lines[1:11]) == 360
+    expect(page.get_by_text("Misclassified test images")).to_be_visible()
+    for label in ("Model (.npz)", "Metrics (CSV)", "Training history (CSV)", "Python script"):
+        expect(page.get_by_role("button", name=label)).to_be_visible()
+
+    # the Compare page lists the run
+    page.get_by_role("link", name="Compare runs").click()
+    idle(page)
+    expect(page.get_by_role("heading", name="Compare runs")).to_be_visible()
+    expect(page.get_by_test_id("stDataFrame")).to_have_count(1)
+    assert overlay_names(page) == ["Run 1 (val)"]
+    no_traceback(page)
+    snap(page, artifacts / "04_compare.png")
+
+    # a bad CSV: a specific error, no traceback, and the earlier run is kept
+    page.get_by_role("link", name="Playground").click()
+    idle(page)
+    choose(page, "dataset", "Upload CSV")
+    page.locator(".st-key-csv_file input[type=file]").set_input_files(
+        files=[{"name": "broken.csv", "mimeType": "text/csv",
+                "buffer": b"height,width,kind\n" + b"1.5,2,a\n1.7,wide,b\n" * 6}])
+    idle(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+    idle(page)
+    alert = page.get_by_test_id("stAlert").filter(has_text="is not numeric")
+    expect(alert).to_be_visible()
+    expect(alert).to_contain_text("Column 'width' is not numeric (row 3 has 'wide')")
+    no_traceback(page)
+    snap(page, artifacts / "05_bad_csv.png")
+    page.get_by_role("link", name="Compare runs").click()
+    idle(page)
+    assert overlay_names(page) == ["Run 1 (val)"]
+    no_traceback(page)
+
+
+def test_two_dimensional_run_draws_the_decision_boundary(page: Page, app_url: str, artifacts):
+    page.goto(f"{app_url}/?dataset=Moons&epochs=150&optimizer=adam&learning_rate=0.03")
+    idle(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+    expect(page.get_by_text("Trained 150 epochs")).to_be_visible(timeout=60_000)
+    boundary = page.locator(".st-key-decision_boundary")
+    expect(boundary.locator("g.mark-image image")).to_have_count(1)
+    # 500 samples: 100 test and 360 train points drawn (40 validation samples are not)
+    expect(boundary.locator("g.mark-symbol.role-mark path")).to_have_count(460)
+    expect(page.locator(".st-key-confusion_matrix g.mark-rect path")).to_have_count(4)
+    no_traceback(page)
+    snap(page, artifacts / "06_moons.png")
+
+
+def test_diverging_run_shows_advice(page: Page, app_url: str, artifacts):
+    page.goto(f"{app_url}/?standardize=false&learning_rate=1&activation=identity&epochs=50")
+    idle(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+    alert = page.get_by_test_id("stAlert").filter(has_text="diverged")
+    expect(alert).to_be_visible(timeout=30_000)
+    expect(alert).to_contain_text("Lower the learning rate")
+    no_traceback(page)
+    snap(page, artifacts / "07_diverged.png")
+
+
+def test_pause_resume_stop(page: Page, app_url: str):
+    page.goto(f"{app_url}/?epochs=2000")
+    idle(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+    expect(page.get_by_text("Training...")).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name="Pause", exact=True).click()
+    expect(page.get_by_text("Paused after epoch")).to_be_visible(timeout=30_000)
+    points = page.locator(".st-key-loss_chart g.mark-line path").first.get_attribute("d")
+    time.sleep(1.0)
+    assert page.locator(".st-key-loss_chart g.mark-line path").first.get_attribute("d") \
+        == points  # nothing moves while paused
+    page.get_by_role("button", name="Resume", exact=True).click()
+    expect(page.get_by_text("Paused after epoch")).to_have_count(0, timeout=30_000)
+    page.get_by_role("button", name="Stop", exact=True).click()
+    expect(page.get_by_text("Stopped by request")).to_be_visible(timeout=30_000)
+    no_traceback(page)
+    info = json.dumps(page.url)
+    assert "epochs=2000" in info

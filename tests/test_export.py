@@ -1,0 +1,96 @@
+"""Downloads and configuration helpers: metrics CSV, history CSV, reproduce script."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from playground.config import RunConfig, batch_choices
+from playground.datasets import load_builtin
+from playground.export import history_csv, metrics_csv, reproduce_script
+from playground.ui import build_spec
+from playground.worker import _Control, _run_job
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_job(cfg: RunConfig):
+    """Train as the app's worker does (same spec, same code path), in this process."""
+    ds = load_builtin(cfg.dataset, cfg.n_samples, cfg.noise, cfg.n_classes, cfg.seed)
+    spec, _, batch = build_spec(cfg, ds)
+    sent = []
+    payload = {**{k: getattr(spec, k) for k in ("network", "train", "seed", "X_train",
+                                                "y_train", "X_val", "y_val", "X_test",
+                                                "y_test", "grid", "meta")},
+               "classes": np.array(spec.classes)}
+    _run_job(sent.append, "j", payload, _Control("j"))
+    records = [r for m in sent if m[0] == "progress" for r in m[2]]
+    finished = sent[-1]
+    assert finished[0] == "finished", finished
+    return records, finished[4], batch
+
+
+@pytest.mark.parametrize("cfg", [
+    RunConfig(dataset="Spiral", n_samples=300, n_classes=3, epochs=15, n_layers=2,
+              units=(16, 8, 16, 16, 16, 16), optimizer="adam", learning_rate=0.01, seed=4),
+    RunConfig(dataset="Iris", epochs=10, n_layers=1, units=(8, 32, 16, 16, 16, 16),
+              batch_size=16, val_size=0, seed=2),
+    RunConfig(dataset="XOR", n_samples=200, epochs=8, early_stopping=True, dropout=0.1,
+              lr_schedule="cosine", clip_norm=1.0, seed=1),
+], ids=["spiral-adam", "iris-noval", "xor-earlystop-dropout"])
+def test_reproduce_script_gives_the_same_run(cfg, tmp_path):
+    records, evaluation, batch = run_job(cfg)
+    script = tmp_path / "reproduce_run.py"
+    script.write_text(reproduce_script(cfg, batch))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         env=env, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    last = records[-1]
+    assert f"epoch {last.epoch}: train loss {last.train_loss:.6f}" in out.stdout, out.stdout
+    assert f"test accuracy {evaluation['summary']['accuracy']:.4f}" in out.stdout
+    assert f"macro F1 {evaluation['summary']['macro_f1']:.4f}" in out.stdout
+
+
+def test_metrics_csv_matches_summary():
+    from nn_core.metrics import classification_summary
+
+    y = np.array([0, 1, 2, 2, 1, 0, 2])
+    p = np.array([0, 2, 2, 2, 1, 1, 0])
+    s = classification_summary(y, p, [0, 1, 2])
+    rows = list(csv.reader(io.StringIO(metrics_csv(s, ["a", "b", "c"]))))
+    assert rows[0] == ["class", "precision", "recall", "f1", "support"]
+    assert [r[0] for r in rows[1:]] == ["a", "b", "c", "macro avg", "weighted avg", "accuracy"]
+    assert float(rows[3][2]) == pytest.approx(s["recall"][2], abs=1e-6)
+    assert float(rows[4][3]) == pytest.approx(s["macro_f1"], abs=1e-6)
+    assert float(rows[6][3]) == pytest.approx(s["accuracy"], abs=1e-6)
+    assert int(rows[5][4]) == 7
+
+
+def test_history_csv_has_one_row_per_epoch():
+    records, _, _ = run_job(RunConfig(dataset="Moons", n_samples=200, epochs=5))
+    rows = list(csv.DictReader(io.StringIO(history_csv(records))))
+    assert len(rows) == 5 and rows[-1]["epoch"] == "5"
+    assert float(rows[0]["train_loss"]) == pytest.approx(records[0].train_loss)
+    assert "grad_norm_1" in rows[0] and "weight_norm_3" in rows[0]
+
+
+def test_batch_choices():
+    assert batch_choices(100) == [1, 2, 4, 8, 16, 32, 64, 100]
+    assert batch_choices(64) == [1, 2, 4, 8, 16, 32, 64]
+    assert batch_choices(1) == [1]
+
+
+def test_share_query_leaves_out_defaults():
+    assert RunConfig().share_query() == {}
+    q = RunConfig(dataset="Moons", n_layers=3, units=(8, 32, 4, 16, 16, 16),
+                  learning_rate=0.0001, alpha=0.001, early_stopping=True).share_query()
+    assert q == {"dataset": "Moons", "n_layers": "3", "learning_rate": "0.0001",
+                 "alpha": "0.001", "early_stopping": "true", "units_1": "8", "units_3": "4"}
