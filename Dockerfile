@@ -1,13 +1,20 @@
-# Neural Network Playground - internal-hosting image.
+# Neural Network Playground - image for internal hosting.
 #   docker build -t nn-playground .
 #   docker run -p 8501:8501 nn-playground
+# Scale-out behind nginx: deploy/docker-compose.yml. tests/test_docker.py runs this
+# file's ENTRYPOINT and HEALTHCHECK for real (with its ENV) against the repository.
 FROM python:3.12-slim
 
-# Headless Streamlit, no usage statistics, no file watcher; one BLAS thread per
-# process (training runs in worker processes, one job per CPU).
+# Headless Streamlit bound to all interfaces of the container, no usage statistics,
+# no file watcher (the code never changes inside the image). Training runs in worker
+# processes, one job per CPU, so each process gets one BLAS thread. Every
+# STREAMLIT_* variable can be overridden with `docker run -e`, e.g.
+# STREAMLIT_SERVER_PORT (the HEALTHCHECK follows it) or
+# STREAMLIT_SERVER_MAX_UPLOAD_SIZE (raise it together with NNPG_MAX_UPLOAD_MB).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore \
     STREAMLIT_SERVER_HEADLESS=true \
     STREAMLIT_SERVER_PORT=8501 \
     STREAMLIT_SERVER_ADDRESS=0.0.0.0 \
@@ -17,23 +24,31 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     OMP_NUM_THREADS=1 \
     MKL_NUM_THREADS=1
 
+# A numeric, unprivileged user (Kubernetes' runAsNonRoot can only verify a numeric
+# UID). It gets a home directory so libraries that cache under ~ have somewhere to
+# write; the application files stay owned by root and read-only for it.
+RUN useradd --uid 10001 --user-group --create-home --home-dir /home/app \
+        --shell /usr/sbin/nologin app
+
 WORKDIR /app
 
 # Dependencies first: this layer is reused until requirements.txt changes.
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 
+# The application (.dockerignore keeps .venv, .git, tests and caches out).
 COPY . .
 
-# A numeric, unprivileged user (Kubernetes runAsNonRoot can verify a numeric UID).
-RUN useradd --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin app
 USER 10001:10001
 
 EXPOSE 8501
 
-# Python instead of curl (the slim image has none); honours STREAMLIT_SERVER_PORT.
+# Python instead of curl (the slim image has none). Follows STREAMLIT_SERVER_PORT,
+# STREAMLIT_SERVER_ADDRESS (0.0.0.0 / :: mean "ask the loopback address") and
+# STREAMLIT_SERVER_BASE_URL_PATH; exit code 0 only if the answer is "ok".
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import os,sys,urllib.request as u; r=u.urlopen('http://127.0.0.1:%s/_stcore/health' % os.environ.get('STREAMLIT_SERVER_PORT', '8501'), timeout=4); sys.exit(0 if r.read() == b'ok' else 1)"]
+    CMD ["python", "-c", "import os,sys,urllib.request as u; e=os.environ.get; h=e('STREAMLIT_SERVER_ADDRESS') or '127.0.0.1'; h={'0.0.0.0': '127.0.0.1', '::': '[::1]'}.get(h, h); p=e('STREAMLIT_SERVER_BASE_URL_PATH', '').strip('/'); r=u.urlopen('http://%s:%s%s/_stcore/health' % (h, e('STREAMLIT_SERVER_PORT', '8501'), p and '/' + p), timeout=4); sys.exit(r.read() != b'ok')"]
 
-# Exec form: Streamlit runs as PID 1 and receives the container's SIGTERM itself.
+# Exec form: Streamlit runs as PID 1 and receives the container's SIGTERM itself;
+# it then stops its training workers before exiting (tests/test_docker.py checks).
 ENTRYPOINT ["python", "-m", "streamlit", "run", "app.py"]

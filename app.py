@@ -8,7 +8,7 @@ import logging
 
 import streamlit as st
 
-from playground.ui import sidebar
+from playground.ui import run_completed, sidebar
 
 st.set_page_config(page_title="Neural Network Playground", page_icon=":material/neurology:",
                    layout="wide",
@@ -30,3 +30,4 @@ except Exception:  # Streamlit's own control flow (rerun, stop) is not an Except
     logging.getLogger("playground").exception("page failed")
     st.error("Something went wrong while drawing this page. Your earlier runs are safe in "
              "Compare runs; change a setting or press Reset to continue.")
+run_completed()

@@ -80,8 +80,8 @@ class Optimizer:
         raise NotImplementedError
 
 
-class SGD(Optimizer):
-    """Plain stochastic gradient descent."""
+class _Prescaled(Optimizer):
+    """An optimiser whose update depends on ``lr * grad`` only."""
 
     prescaled = True
 
@@ -89,26 +89,23 @@ class SGD(Optimizer):
         tmp = self._state("_tmp", grad)
         np.multiply(grad, lr, out=tmp)
         self.step_prescaled(params, tmp)
+
+
+class SGD(_Prescaled):
+    """Plain stochastic gradient descent."""
 
     def step_prescaled(self, params: np.ndarray, lr_grad: np.ndarray) -> None:
         self.t += 1
         np.subtract(params, lr_grad, out=params)
 
 
-class Momentum(Optimizer):
+class Momentum(_Prescaled):
     """SGD with classical (heavy-ball) momentum."""
-
-    prescaled = True
 
     def __init__(self, momentum: float = 0.9) -> None:
         super().__init__()
         self.momentum = momentum
         self.velocity: np.ndarray | None = None
-
-    def step(self, params: np.ndarray, grad: np.ndarray, lr: float) -> None:
-        tmp = self._state("_tmp", grad)
-        np.multiply(grad, lr, out=tmp)
-        self.step_prescaled(params, tmp)
 
     def step_prescaled(self, params: np.ndarray, lr_grad: np.ndarray) -> None:
         self.t += 1

@@ -7,8 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from playground import charts
-from playground.datasets import DatasetError
-from playground.ui import config_from_state, current_dataset, guarded, upscale
+from playground.ui import config_from_state, dataset_or_error, guarded, upscale
 
 _PLOTLY = {"displaylogo": False}
 
@@ -17,10 +16,8 @@ _PLOTLY = {"displaylogo": False}
 def page() -> None:
     st.title("Data")
     cfg = config_from_state()
-    try:
-        ds = current_dataset(cfg)
-    except DatasetError as exc:
-        st.error(str(exc))
+    ds = dataset_or_error(cfg)
+    if ds is None:
         return
     st.markdown(f"**{ds.name}**: {ds.description}")
     classes, y_idx, counts = np.unique(ds.y, return_inverse=True, return_counts=True)

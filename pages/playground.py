@@ -7,7 +7,6 @@ import pandas as pd
 import streamlit as st
 
 from playground import export, live_charts
-from playground.datasets import DatasetError
 from playground.jobs import ACTIVE, Snapshot
 from playground.ui import (
     EVAL_POLL_SECONDS,
@@ -15,10 +14,9 @@ from playground.ui import (
     RunView,
     archive,
     config_from_state,
-    current_dataset,
+    dataset_or_error,
     guarded,
     session_jobs,
-    upscale,
 )
 
 _STATUS_ICON = {"queued": ":material/hourglass_top:", "running": ":material/model_training:",
@@ -134,17 +132,17 @@ def boundary_or_gallery(view: RunView, snap: Snapshot) -> None:
             view.dataset.feature_names), "decision_boundary")
     elif view.dataset.images is not None:
         wrong = np.flatnonzero(ev["y_pred"] != p.y_test)
-        st.markdown(f"**Misclassified test images** ({len(wrong)} of {len(p.y_test)}, "
-                    f"at epoch {ev['epoch']})")
-        if len(wrong) == 0:
-            st.caption("Every test image is classified correctly.")
-            return
         # most confident mistakes first: the most instructive ones
         order = wrong[np.argsort(-ev["confidence"][wrong])][:16]
-        images = [upscale(view.dataset.images[p.test_index[i]]) for i in order]
-        captions = [f"true {p.classes[p.y_test[i]]} → {p.classes[ev['y_pred'][i]]} "
+        images = [view.dataset.images[p.test_index[i]] for i in order]
+        captions = [f"{p.classes[p.y_test[i]]} → {p.classes[ev['y_pred'][i]]} "
                     f"({ev['confidence'][i]:.0%})" for i in order]
-        st.image(images, caption=captions, width=84, clamp=True)
+        subtitle = (f"{len(wrong)} of {len(p.y_test)} test images at epoch {ev['epoch']}; "
+                    "label: true → predicted (confidence), most confident first")
+        if len(wrong) == 0:
+            subtitle = f"every test image is classified correctly at epoch {ev['epoch']}"
+        vega(live_charts.gallery_chart(images, captions, "Misclassified test images",
+                                       subtitle), "misclassified")
 
 
 def _snapshot(view: RunView) -> Snapshot | None:
@@ -227,10 +225,8 @@ def intro() -> None:
         "accuracy curves, the confusion matrix and the per-class scores update while the "
         "network learns.")
     cfg = config_from_state()
-    try:
-        ds = current_dataset(cfg)
-    except DatasetError as exc:
-        st.error(str(exc))
+    ds = dataset_or_error(cfg)
+    if ds is None:
         return
     st.info(f"**{ds.name}**: {ds.description}")
     sizes = (ds.X.shape[1], *cfg.hidden_layer_sizes, ds.n_classes)

@@ -33,7 +33,7 @@ from nn_core.training import EpochRecord
 from .charts import class_colors
 
 __all__ = ["boundary_chart", "class_metrics_chart", "confusion_chart", "curves_chart",
-           "network_chart", "norms_charts"]
+           "gallery_chart", "network_chart", "norms_charts"]
 
 TRAIN_COLOR = "#4C6EF5"
 VAL_COLOR = "#F76707"
@@ -409,6 +409,45 @@ def network_chart(layer_sizes: Sequence[int], activation: str, max_drawn: int = 
             {"transform": [{"filter": "datum.kind == 'sublabel'"}],
              "mark": {"type": "text", "fontSize": 12, "color": "#495057"},
              "encoding": {"text": {"field": "text"}}},
+        ],
+    })
+    return df, spec
+
+
+def gallery_chart(images: Sequence[np.ndarray], captions: Sequence[str], title: str,
+                  subtitle: str, per_row: int = 8) -> Chart:
+    """Small grey-level images in a grid, each with a caption (e.g. misclassified digits).
+
+    The images travel as PNG data URLs inside the chart's data, so the grid is
+    redrawn in place like the other live charts (``st.image`` would publish new
+    media files on every refresh, which the browser may ask for after they
+    are gone).
+    """
+    rows = []
+    for i, (img, caption) in enumerate(zip(images, captions)):
+        g = np.asarray(img, dtype=float)
+        g = 255 * (1 - g / max(float(g.max()), 1e-9))  # ink dark on white, as on paper
+        rgb = np.repeat(g[:, :, None], 3, axis=2).astype(np.uint8)
+        col, row = i % per_row, i // per_row
+        rows.append({"x": col, "x2": col + 0.82, "y": -row * 1.35, "y2": -row * 1.35 + 0.82,
+                     "tx": col + 0.41, "ty": -row * 1.35 - 0.17, "url": _png_data_url(rgb),
+                     "caption": caption})
+    df = pd.DataFrame(rows, columns=["x", "x2", "y", "y2", "tx", "ty", "url", "caption"])
+    n_rows = max(1, -(-len(rows) // per_row))
+    x = {"field": "x", "type": "quantitative", "axis": None,
+         "scale": {"domain": [-0.1, per_row], "nice": False}}
+    y = {"field": "y", "type": "quantitative", "axis": None,
+         "scale": {"domain": [-(n_rows - 1) * 1.35 - 0.45, 0.9], "nice": False}}
+    spec = _spec(**{
+        "title": _title(title, subtitle), "height": 40 + 95 * n_rows,
+        "layer": [
+            {"mark": {"type": "image", "aspect": False, "smooth": False},
+             "encoding": {"x": x, "y": y, "x2": {"field": "x2"}, "y2": {"field": "y2"},
+                          "url": {"field": "url", "type": "nominal"},
+                          "tooltip": [{"field": "caption", "title": "test image"}]}},
+            {"mark": {"type": "text", "fontSize": 11, "baseline": "top"},
+             "encoding": {"x": {**x, "field": "tx"}, "y": {**y, "field": "ty"},
+                          "text": {"field": "caption"}}},
         ],
     })
     return df, spec

@@ -194,6 +194,15 @@ def uploaded_dataset(data: bytes, file_name: str, label_column: str | None, max_
                      name=f"Upload: {file_name}")
 
 
+def dataset_or_error(cfg: RunConfig) -> Dataset | None:
+    """The selected data set, or ``None`` after showing what is wrong with it."""
+    try:
+        return current_dataset(cfg)
+    except DatasetError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return None
+
+
 def config_from_state() -> RunConfig:
     """Read the configuration from the sidebar widgets' state."""
     ss = st.session_state
@@ -250,22 +259,29 @@ def layer_names(cfg: RunConfig, n_classes: int) -> list[str]:
 
 # ---- callbacks (run before the script, so the widgets' state is current) -------
 # Streamlit can run a button's callback twice for one click: when a fragment's
-# automatic rerun interrupts the rerun that handles the click, the click is
+# automatic rerun interrupts the full rerun that handles the click, the click is
 # replayed into the next run. So every callback is idempotent: Pause/Resume say
-# which of the two they mean, and a repeated Train within a second is dropped.
-_REPEAT_WINDOW = 1.0
+# which of the two they mean, Stop and Reset are harmless twice, and Train
+# ignores a click that arrives before the run of the previous Train completed
+# (app.py counts completed full runs in ``_runs_completed``).
 
 
-def _repeated(action: str) -> bool:
-    """True if ``action`` already ran less than a second ago (a replayed click)."""
-    now = time.monotonic()
-    last = st.session_state.get(f"_last_{action}")
-    st.session_state[f"_last_{action}"] = now
-    return last is not None and now - last < _REPEAT_WINDOW
+def _replayed_train() -> bool:
+    ss = st.session_state
+    completed = ss.get("_runs_completed", 0)
+    if ss.get("_train_at_run") == completed:
+        return True
+    ss["_train_at_run"] = completed
+    return False
+
+
+def run_completed() -> None:
+    """Call at the very end of a full script run (see the note above)."""
+    st.session_state["_runs_completed"] = st.session_state.get("_runs_completed", 0) + 1
 
 
 def _on_train() -> None:
-    if _repeated("train"):
+    if _replayed_train():
         return
     st.session_state.pop("train_error", None)
     st.session_state["pause_requested"] = False
@@ -392,10 +408,8 @@ def sidebar() -> RunConfig:
                     if ss.get("label_column") not in columns:
                         ss["label_column"] = columns[-1]
                     st.selectbox("Label column", columns, key="label_column")
-                try:  # say at once what is wrong with the file, not only on Train
-                    current_dataset(config_from_state())
-                except DatasetError as exc:
-                    st.error(str(exc), icon=":material/error:")
+                # say at once what is wrong with the file, not only on Train
+                dataset_or_error(config_from_state())
         st.slider("Test split %", 10, 50, _DEFAULT.test_size, step=5, key="test_size",
                   help="Share of the samples kept aside to test the trained network",
                   **_BIND)

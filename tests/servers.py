@@ -29,6 +29,23 @@ CHROMIUM = "/usr/bin/chromium"
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
 
+#: JavaScript that records, on every animation frame, how many points the
+#: Playground's loss curve has (a Vega-Lite SVG whose first line is the training
+#: curve; its path has one "L" per point after the first) into ``window.__points``
+#: as ``[time, count]`` pairs, one per change.
+LOSS_POINTS_PROBE = """() => {
+  window.__points = [];
+  const tick = () => {
+    const path = document.querySelector('.st-key-loss_chart g.mark-line path');
+    const n = path ? (path.getAttribute('d') || '').split('L').length : null;
+    const last = window.__points.length ? window.__points[window.__points.length - 1][1] : null;
+    if (n !== null && n !== last) window.__points.push([performance.now(), n]);
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+}"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -149,8 +149,11 @@ def test_digits_run_shows_misclassified_gallery_and_ten_classes():
     _, cm = charts["Confusion matrix (test set)"]
     assert len(cm) == 100 and cm["count"].sum() == 360
     assert len(at.dataframe[0].value) == 10
-    assert any("Misclassified test images" in m.value for m in at.markdown)
-    assert at.get("image")  # the gallery's images
+    spec, gallery = charts["Misclassified test images"]
+    n_wrong = 360 - cm[cm["true"] == cm["predicted"]]["count"].sum()
+    assert len(gallery) == min(16, n_wrong)
+    assert spec["title"]["subtitle"].startswith(f"{n_wrong} of 360 test images")
+    assert gallery["url"].str.startswith("data:image/png;base64,").all()
 
 
 def test_compare_page_lists_runs_and_deletes():

@@ -11,24 +11,10 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.servers import IDLE
+from tests.servers import IDLE, LOSS_POINTS_PROBE
 
 pytestmark = pytest.mark.browser
 
-# Counts the points of the training loss curve on every animation frame: the
-# Playground's loss chart is a Vega-Lite SVG whose first line is the training
-# curve; its path has one "L" per point after the first.
-PROBE = """() => {
-  window.__points = [];
-  const tick = () => {
-    const path = document.querySelector('.st-key-loss_chart g.mark-line path');
-    const n = path ? (path.getAttribute('d') || '').split('L').length : null;
-    const last = window.__points.length ? window.__points[window.__points.length - 1][1] : null;
-    if (n !== null && n !== last) window.__points.push([performance.now(), n]);
-    requestAnimationFrame(tick);
-  };
-  requestAnimationFrame(tick);
-}"""
 
 
 def idle(page: Page) -> None:
@@ -97,7 +83,7 @@ def test_first_training_run(page: Page, app_url: str, artifacts):
     snap(page, artifacts / "02_configured.png")
 
     # train and watch the loss curve grow while the run is live
-    page.evaluate(PROBE)
+    page.evaluate(LOSS_POINTS_PROBE)
     page.get_by_role("button", name="Train", exact=True).click()
     expect(page.get_by_text("Trained 300 epochs")).to_be_visible(timeout=120_000)
     points = page.evaluate("window.__points")
@@ -119,7 +105,7 @@ def test_first_training_run(page: Page, app_url: str, artifacts):
     assert lines[0] == "class,precision,recall,f1,support"
     assert [line.split(",")[0] for line in lines[1:11]] == [str(d) for d in range(10)]
     assert sum(int(line.split(",")[4]) for line in lines[1:11]) == 360
-    expect(page.get_by_text("Misclassified test images")).to_be_visible()
+    expect(page.locator(".st-key-misclassified g.mark-image image").first).to_be_visible()
     for label in ("Model (.npz)", "Metrics (CSV)", "Training history (CSV)", "Python script"):
         expect(page.get_by_role("button", name=label)).to_be_visible()
 
