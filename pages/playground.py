@@ -11,6 +11,7 @@ from playground.jobs import ACTIVE, Snapshot
 from playground.ui import (
     EVAL_POLL_SECONDS,
     POLL_SECONDS,
+    QUEUED_POLL_SECONDS,
     RunView,
     archive,
     config_from_state,
@@ -33,6 +34,11 @@ def _fmt_seconds(seconds: float | None) -> str:
     if seconds < 60:
         return f"{seconds:.1f} s"
     return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+
+
+def _fmt_loss(value: float) -> str:
+    """Four decimals, or four significant digits once the loss is tiny."""
+    return f"{value:.4f}" if value >= 0.001 else f"{value:.3g}"
 
 
 def status_line(snap: Snapshot) -> None:
@@ -79,9 +85,9 @@ def headline(snap: Snapshot) -> None:
                         if ev else None)
     cols[1].metric("Macro F1", f"{ev['summary']['macro_f1']:.3f}" if ev else "-",
                    help="Mean of the per-class F1 scores (every class counts the same)")
-    cols[2].metric("Train loss", f"{last.train_loss:.4f}" if last else "-")
+    cols[2].metric("Train loss", _fmt_loss(last.train_loss) if last else "-")
     val = last.val_loss if last else None
-    cols[3].metric("Validation loss", f"{val:.4f}" if val is not None else "-")
+    cols[3].metric("Validation loss", _fmt_loss(val) if val is not None else "-")
     cols[4].metric("Learning rate", f"{last.learning_rate:.3g}" if last else "-")
 
 
@@ -152,8 +158,12 @@ def _snapshot(view: RunView) -> Snapshot | None:
     return snap
 
 
-def progress_panel(view: RunView) -> None:
-    """What changes every few hundred milliseconds: status, progress, curves."""
+def progress_panel(view: RunView, queued: bool = False) -> None:
+    """What changes every few hundred milliseconds: status, progress, curves.
+
+    ``queued``: drawn while the run waits for a worker (polled slowly); once it
+    starts, one full rerun switches to the fast refresh.
+    """
     snap = _snapshot(view)
     if snap is None:
         st.warning("This run is no longer available (the connection was lost or the server "
@@ -163,6 +173,8 @@ def progress_panel(view: RunView) -> None:
         archive(view, snap)
         st.session_state["pause_requested"] = False
         st.rerun()  # redraw everything once: buttons, downloads, no more polling
+    if queued and snap.status != "queued":
+        st.rerun()  # it started: poll at the training pace
     status_line(snap)
     progress(snap)
     headline(snap)
@@ -253,7 +265,12 @@ def page() -> None:
     st.toggle("Log-scale loss", key="loss_log", help="Show the loss curve on a log scale: "
               "late improvements stay visible")
     snap = _snapshot(view)
-    if snap is not None and snap.status in ACTIVE:
+    if snap is not None and snap.status == "queued":
+        # Only the queue position changes: every page refresh costs the one
+        # server process ~20 ms of CPU, and in a class most pages wait in line
+        # (a 2-CPU server trains two runs at a time), so waiting pages poll slowly.
+        st.fragment(run_every=QUEUED_POLL_SECONDS)(guarded(progress_panel))(view, True)
+    elif snap is not None and snap.status in ACTIVE:
         # Two refresh rates: the curves move every few hundred milliseconds; the
         # evaluation only changes when the worker re-evaluates the test set, and
         # redrawing heatmaps, tables and images is what costs the browser most.

@@ -23,6 +23,7 @@ import contextlib
 import itertools
 import math
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -56,6 +57,8 @@ _EST_FLOPS = 4e9
 _EST_BATCH_SECONDS = 60e-6
 # Finished jobs nobody collected (their session vanished) are dropped after this.
 _FINISHED_TTL = 3600.0
+# A worker that died of one of these was stopped on purpose, not crashed.
+_SHUTDOWN_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
 
 
 class JobRefusedError(ValueError):
@@ -444,6 +447,9 @@ class JobRunner:
 
     def _assign(self) -> None:
         """Start queued jobs on idle workers (FIFO). Caller holds the lock."""
+        while (self._queue and not self._closed
+               and sum(w.alive() for w in self._workers) < self.max_jobs):
+            self._workers.append(self._spawn())  # replace a worker stopped on purpose
         for worker in self._workers:
             if not self._queue:
                 return
@@ -539,10 +545,14 @@ class JobRunner:
                              "This can happen when the server runs out of memory: try a "
                              "smaller network or data set, then train again.")
             worker.conn.close()
-            index = self._workers.index(worker)
-            if self._closed:
+            self._workers.remove(worker)
+            if self._closed or -code in _SHUTDOWN_SIGNALS:
+                # Terminated on purpose (e.g. SIGTERM to the server's process
+                # group, which reaches the workers first): starting a new worker
+                # now would only race the server's own shutdown. _assign() starts
+                # one later if work arrives and the server lives on.
                 return
-            self._workers[index] = self._spawn()
+            self._workers.append(self._spawn())  # a crash (e.g. killed when out of memory)
 
 
 class SessionJobs:

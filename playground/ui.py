@@ -52,6 +52,8 @@ log = logging.getLogger("playground")
 
 #: Seconds between refreshes of the progress and curves while a job trains.
 POLL_SECONDS = 0.25
+#: Seconds between refreshes of a page whose run waits in the queue.
+QUEUED_POLL_SECONDS = 1.5
 #: Seconds between refreshes of the evaluation charts while a job trains (they
 #: cost the browser far more to redraw than the curves do).
 EVAL_POLL_SECONDS = 2.0

@@ -280,3 +280,15 @@ def test_settings_from_environment(monkeypatch):
     monkeypatch.setenv("NNPG_MAX_JOBS", "many")
     with pytest.raises(ValueError, match="NNPG_MAX_JOBS must be an integer"):
         load_settings()
+
+
+def test_worker_stopped_with_sigterm_is_not_respawned_until_needed(single):
+    """SIGTERM to the server's process group reaches the workers first: no respawn race."""
+    pid = single.worker_pids()[0]
+    os.kill(pid, signal.SIGTERM)
+    wait_for(lambda: pid not in single.worker_pids(), timeout=10)
+    time.sleep(0.3)
+    assert single.worker_pids() == []  # nothing started behind the shutdown's back
+    job = single.submit(make_spec(epochs=3))  # work arrives: a worker is started for it
+    assert finished(single, job).status == "done"
+    assert len(single.worker_pids()) == 1
