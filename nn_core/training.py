@@ -469,6 +469,7 @@ class _EpochPlan:
         self.widths = widths
         self.block = (np.arange(n) // batch) * (C * batch)  # offset of its target block
         self.label_index = np.empty(n, dtype=np.intp)
+        self._flat_label = np.empty(n, dtype=np.intp)  # index of each target in Y
         self.Y = np.zeros(C * n, dtype=dt)  # scaled one-hot targets, block per batch
         self.sum_exp = np.empty(n, dtype=dt)  # per sample: sum of exp(z - max) / c
         self.true_logit = np.empty(n, dtype=dt)
@@ -519,7 +520,8 @@ class _EpochPlan:
             self.inv_c[1].fill(self._rest / gscale if self._rest else 0.0)
             np.log(self._c, out=self.log_c)
         self.Y.fill(0)
-        np.put(self.Y, self.block + self.label_index, self._c)
+        np.add(self.block, self.label_index, out=self._flat_label)
+        np.put(self.Y, self._flat_label, self._c)
 
     def epoch_loss_and_accuracy(self) -> tuple[float, float]:
         """Mean training loss and accuracy over the epoch's mini-batches."""
