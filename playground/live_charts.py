@@ -63,6 +63,40 @@ def _values(records: Sequence[EpochRecord], name: str) -> np.ndarray:
                     dtype=np.float64)
 
 
+#: Most points per curve sent to the browser; longer runs are thinned (keeping
+#: each stretch's lowest and highest value) because the browser's time to
+#: redraw grows with the points, and a 600-pixel chart cannot show more.
+MAX_CURVE_POINTS = 600
+
+
+def envelope(epochs: np.ndarray, values: np.ndarray, max_points: int = MAX_CURVE_POINTS
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Thin a curve to about ``max_points`` points without losing its spikes.
+
+    The epochs are cut into ``max_points / 2`` equal stretches; each keeps its
+    minimum and its maximum (in epoch order), and the last epoch is always
+    kept, so the drawn line has the same envelope as the full one.
+    """
+    n = len(epochs)
+    if n <= max_points:
+        return epochs, values
+    bucket = -(-n // (max_points // 2))  # ceiling division
+    keep = []
+    for start in range(0, n, bucket):
+        chunk = values[start:start + bucket]
+        finite = np.isfinite(chunk)
+        if not finite.any():
+            keep.append(start)
+            continue
+        lo = start + int(np.nanargmin(chunk))
+        hi = start + int(np.nanargmax(chunk))
+        keep.extend(sorted({lo, hi}))
+    if keep[-1] != n - 1:
+        keep.append(n - 1)
+    idx = np.array(keep)
+    return epochs[idx], values[idx]
+
+
 def curves_chart(records: Sequence[EpochRecord], metric: str, epochs_planned: int,
                  log_y: bool = False) -> Chart:
     """Training and validation loss (or accuracy) per epoch.
@@ -79,14 +113,25 @@ def curves_chart(records: Sequence[EpochRecord], metric: str, epochs_planned: in
     Returns
     -------
     (DataFrame, spec)
-        Long format: columns ``epoch``, ``split`` (train/validation), ``value``.
+        Long format: columns ``epoch``, ``split`` (train/validation), ``value``,
+        ``hover`` (the points that show a tooltip). Runs longer than
+        :data:`MAX_CURVE_POINTS` epochs are thinned with :func:`envelope`.
     """
     epochs = np.array([r.epoch for r in records], dtype=np.int32)
-    frames = [pd.DataFrame({"epoch": epochs, "split": "train",
-                            "value": _values(records, f"train_{metric}")})]
+    splits = [("train", f"train_{metric}")]
     if records and records[-1].val_loss is not None:
-        frames.append(pd.DataFrame({"epoch": epochs, "split": "validation",
-                                    "value": _values(records, f"val_{metric}")}))
+        splits.append(("validation", f"val_{metric}"))
+    frames = []
+    for split, field in splits:
+        x, v = envelope(epochs, _values(records, field))
+        # Hover targets: ~100 evenly spread points per line (an invisible mark
+        # per point would put thousands of nodes in the page at each refresh).
+        hover = np.zeros(len(x), dtype=bool)
+        hover[:: max(1, -(-len(x) // 100))] = True
+        if len(x):
+            hover[-1] = True
+        frames.append(pd.DataFrame({"epoch": x, "split": split, "value": v,
+                                    "hover": hover}))
     df = pd.concat(frames, ignore_index=True)
     if metric == "accuracy":
         y = {"field": "value", "type": "quantitative", "title": "accuracy",
@@ -100,9 +145,6 @@ def curves_chart(records: Sequence[EpochRecord], metric: str, epochs_planned: in
     color = {"field": "split", "type": "nominal", "title": None,
              "scale": {"domain": ["train", "validation"], "range": [TRAIN_COLOR, VAL_COLOR]},
              "legend": {"orient": "top", "direction": "horizontal"}}
-    # Hover shows values at every k-th epoch only: an invisible point per
-    # epoch would put thousands of marks in the page at every refresh.
-    k = max(1, epochs_planned // 200)
     spec = _spec(**{
         "title": _title(title), "height": 290,
         "encoding": {"x": {"field": "epoch", "type": "quantitative", "title": "epoch",
@@ -110,7 +152,7 @@ def curves_chart(records: Sequence[EpochRecord], metric: str, epochs_planned: in
                      "y": y, "color": color},
         "layer": [
             {"mark": {"type": "line", "strokeWidth": 2}},
-            {"transform": [{"filter": f"datum.epoch % {k} == 0 || datum.epoch == 1"}],
+            {"transform": [{"filter": "datum.hover"}],
              "params": [{"name": "hover", "select": {
                  "type": "point", "fields": ["epoch"], "nearest": True,
                  "on": "pointerover", "clear": "pointerout"}}],

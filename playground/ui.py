@@ -56,7 +56,7 @@ POLL_SECONDS = 0.25
 QUEUED_POLL_SECONDS = 1.5
 #: Seconds between refreshes of the evaluation charts while a job trains (they
 #: cost the browser far more to redraw than the curves do).
-EVAL_POLL_SECONDS = 2.0
+EVAL_POLL_SECONDS = 3.0
 #: After Train, wait this long at most for the first epoch so the very first
 #: redraw already shows a point on the loss curve.
 FIRST_RECORD_WAIT = 0.3

@@ -126,11 +126,15 @@ def test_first_training_run(page: Page, app_url: str, artifacts):
         files=[{"name": "broken.csv", "mimeType": "text/csv",
                 "buffer": b"height,width,kind\n" + b"1.5,2,a\n1.7,wide,b\n" * 6}])
     idle(page)
+    message = "Column 'width' is not numeric (row 3 has 'wide')"
+    # said at once, under the upload ...
+    expect(page.get_by_test_id("stSidebarUserContent").get_by_test_id("stAlert")) \
+        .to_contain_text(message)
+    # ... and again when the user presses Train anyway
     page.get_by_role("button", name="Train", exact=True).click()
     idle(page)
-    alert = page.get_by_test_id("stAlert").filter(has_text="is not numeric")
-    expect(alert).to_be_visible()
-    expect(alert).to_contain_text("Column 'width' is not numeric (row 3 has 'wide')")
+    expect(page.get_by_test_id("stMain").get_by_test_id("stAlert").first) \
+        .to_contain_text(message)
     no_traceback(page)
     snap(page, artifacts / "05_bad_csv.png")
     page.get_by_role("link", name="Compare runs").click()

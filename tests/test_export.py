@@ -94,3 +94,18 @@ def test_share_query_leaves_out_defaults():
                   learning_rate=0.0001, alpha=0.001, early_stopping=True).share_query()
     assert q == {"dataset": "Moons", "n_layers": "3", "learning_rate": "0.0001",
                  "alpha": "0.001", "early_stopping": "true", "units_1": "8", "units_3": "4"}
+
+
+def test_envelope_keeps_spikes_and_ends():
+    from playground.live_charts import envelope
+
+    x = np.arange(1, 5001)
+    v = np.linspace(1, 0, 5000)
+    v[1234] = 9.0  # a spike
+    v[3000] = -5.0  # a dip
+    tx, tv = envelope(x, v, 600)
+    assert len(tx) <= 602 and tx[0] == 1 and tx[-1] == 5000
+    assert 9.0 in tv and -5.0 in tv
+    assert np.all(np.diff(tx) > 0)  # still in epoch order
+    short = np.arange(10)
+    assert envelope(short, short * 1.0, 600)[0] is short
