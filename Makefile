@@ -46,6 +46,7 @@ test: $(VENV)/.dev system-deps lint
 bench: $(VENV)/.dev
 	$(BIN)/python bench/train_bench.py
 	$(BIN)/python bench/jobs_bench.py
+	$(BIN)/python bench/ui_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
