@@ -53,13 +53,18 @@ def browser_context_args(browser_context_args):
 
 
 @pytest.fixture(scope="module")
-def app_url():
-    """A real app server for the module's browser tests."""
+def app_server():
+    """A real app server for the module's browser tests: (process, base URL)."""
     from tests.servers import start_app, stop
 
     proc, url = start_app()
-    yield url
+    yield proc, url
     stop(proc)
+
+
+@pytest.fixture(scope="module")
+def app_url(app_server):
+    return app_server[1]
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 
+import psutil
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -186,3 +187,31 @@ def test_pause_resume_stop(page: Page, app_url: str):
     no_traceback(page)
     info = json.dumps(page.url)
     assert "epochs=2000" in info
+
+
+def _busy_workers(server_pid: int) -> int:
+    """Worker processes of the server that used CPU in the last 0.3 s."""
+    workers = [c for c in psutil.Process(server_pid).children(recursive=True)
+               if "playground.worker" in " ".join(c.cmdline())]
+    before = {w.pid: sum(w.cpu_times()[:2]) for w in workers}
+    time.sleep(0.3)
+    return sum(sum(w.cpu_times()[:2]) - before[w.pid] > 0.1 for w in workers)
+
+
+def test_closing_the_tab_cancels_its_run(browser, app_server):
+    proc, url = app_server
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{url}/?epochs=2000")
+    idle(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+    expect(page.get_by_text("Training...")).to_be_visible(timeout=30_000)
+    assert _busy_workers(proc.pid) == 1  # the run is training
+    t0 = time.monotonic()
+    context.close()  # the student closes the tab
+    while _busy_workers(proc.pid) and time.monotonic() - t0 < 10:
+        pass
+    elapsed = time.monotonic() - t0
+    assert _busy_workers(proc.pid) == 0
+    print(f"run cancelled {elapsed:.2f} s after the tab closed")
+    assert elapsed < 3.0, elapsed

@@ -34,6 +34,7 @@ def run_job(cfg: RunConfig):
     records = [r for m in sent if m[0] == "progress" for r in m[2]]
     finished = sent[-1]
     assert finished[0] == "finished", finished
+    run_job.model = finished[5]  # the bytes the "Model (.npz)" button offers
     return records, finished[4], batch
 
 
@@ -109,3 +110,28 @@ def test_envelope_keeps_spikes_and_ends():
     assert np.all(np.diff(tx) > 0)  # still in epoch order
     short = np.arange(10)
     assert envelope(short, short * 1.0, 600)[0] is short
+
+
+def test_downloaded_model_loads_as_an_estimator():
+    """The app's model download is an nn_core file a scikit-learn user can load."""
+    import io
+    import json
+
+    from nn_core import NeuralNetworkClassifier
+
+    cfg = RunConfig(dataset="Wine", epochs=40, optimizer="adam", learning_rate=0.01, seed=3)
+    _, evaluation, _ = run_job(cfg)
+    clf = NeuralNetworkClassifier.load(io.BytesIO(run_job.model))
+    assert clf.classes_.tolist() == ["class_0", "class_1", "class_2"]
+    assert clf.get_params()["optimizer"] == "adam" and clf.get_params()["random_state"] == 3
+    # new data must be scaled as stored in the file, then predictions match the app's
+    meta = json.loads(str(np.load(io.BytesIO(run_job.model))["config"]))["meta"]
+    mean, scale = (np.array(meta["preprocessing"][k]) for k in ("mean", "scale"))
+    ds = load_builtin("Wine")
+    _, prepared, _ = build_spec(cfg, ds)
+    X_test = (ds.X[prepared.test_index] - mean) / scale
+    pred = clf.predict(X_test)
+    expected = np.array(prepared.classes)[evaluation["y_pred"]]
+    np.testing.assert_array_equal(pred, expected)
+    assert clf.score(X_test, ds.y[prepared.test_index]) == pytest.approx(
+        evaluation["summary"]["accuracy"], abs=1e-12)
