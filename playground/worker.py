@@ -152,6 +152,11 @@ def _run_job(send, job_id: str, payload: dict[str, Any], control: _Control) -> N
         result_status = {"completed": DONE, "early_stopped": DONE, "stopped": STOPPED,
                          "diverged": DIVERGED}[result.status]
         message = result.message
+        if result_status == STOPPED:
+            # The engine says whether a callback or a flag stopped it; the user
+            # pressed Stop either way.
+            done = trainer.history[-1].epoch if trainer.history else 0
+            message = f"Stopped after epoch {done} of {payload['train'].epochs}."
     flush()
     epoch = trainer.history[-1].epoch if trainer.history else 0
     evaluation = evaluate(network, X_te, y_te, epoch, grid)

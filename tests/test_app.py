@@ -293,10 +293,13 @@ def test_pause_resume_and_stop():
     at.button(key="pause").click().run()
     at.button(key="stop").click().run()
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not any("Stopped" in i.value for i in at.info):
+    def stopped() -> bool:
+        return any("Stopped after epoch" in i.value and "of 2000" in i.value for i in at.info)
+
+    while time.monotonic() < deadline and not stopped():
         time.sleep(0.1)
         at.run()
-    assert any("Stopped" in i.value for i in at.info), [i.value for i in at.info]
+    assert stopped(), [i.value for i in at.info]
     assert not at.exception
 
 

@@ -183,7 +183,7 @@ def test_pause_resume_stop(page: Page, app_url: str):
     page.get_by_role("button", name="Resume", exact=True).click()
     expect(page.get_by_text("Paused after epoch")).to_have_count(0, timeout=30_000)
     page.get_by_role("button", name="Stop", exact=True).click()
-    expect(page.get_by_text("Stopped by request")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Stopped after epoch")).to_be_visible(timeout=30_000)
     no_traceback(page)
     info = json.dumps(page.url)
     assert "epochs=2000" in info
