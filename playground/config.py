@@ -9,16 +9,16 @@ run.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["ACTIVATIONS", "ALPHAS", "CLIP_NORMS", "DATASETS", "EPOCH_CHOICES", "FORMATS",
-           "GENERATED",
-           "LEARNING_RATES", "OPTIMIZERS", "SCHEDULES", "RunConfig", "batch_choices",
-           "fmt_clip", "fmt_number"]
+from .datasets import DATASET_NAMES
 
-DATASETS = ("Digits", "Iris", "Wine", "Breast cancer", "Moons", "Circles", "XOR", "Spiral",
-            "Gaussian blobs", "Upload CSV")
+__all__ = ["ACTIVATIONS", "ALPHAS", "CLIP_NORMS", "DATASETS", "EPOCH_CHOICES", "FORMATS",
+           "GENERATED", "LEARNING_RATES", "MAX_HIDDEN_LAYERS", "OPTIMIZERS", "SCHEDULES",
+           "WIDGET_FIELDS", "RunConfig", "batch_choices", "fmt_clip", "fmt_number"]
+
+DATASETS = (*DATASET_NAMES, "Upload CSV")
 #: Data sets drawn by a generator (they take n_samples and noise).
 GENERATED = frozenset({"Moons", "Circles", "XOR", "Spiral", "Gaussian blobs"})
 #: Generated sets whose number of classes is a control.
@@ -97,10 +97,7 @@ class RunConfig:
         """
         default = RunConfig()
         out: dict[str, str] = {}
-        for name in ("dataset", "n_samples", "noise", "n_classes", "test_size", "val_size",
-                     "standardize", "n_layers", "activation", "optimizer", "learning_rate",
-                     "lr_schedule", "batch_size", "epochs", "alpha", "dropout",
-                     "clip_norm", "early_stopping", "seed"):
+        for name in WIDGET_FIELDS:
             value = getattr(self, name)
             if value != getattr(default, name):
                 out[name] = FORMATS.get(name, _fmt)(value)
@@ -108,6 +105,12 @@ class RunConfig:
             if units != default.units[i - 1]:
                 out[f"units_{i}"] = str(units)
         return out
+
+
+#: Fields set by one sidebar widget of the same key (``units`` is spread over
+#: ``units_1`` .. ``units_6``; ``label_column`` exists only for uploads).
+WIDGET_FIELDS = tuple(f.name for f in fields(RunConfig)
+                      if f.name not in ("units", "label_column"))
 
 
 def _fmt(value: Any) -> str:

@@ -11,7 +11,7 @@ from nn_core.training import EpochRecord
 
 from .config import RunConfig
 
-__all__ = ["estimator_params", "history_csv", "metrics_csv", "reproduce_script"]
+__all__ = ["estimator_params", "history_csv", "metrics_csv", "reproduce_script", "train_kwargs"]
 
 
 def metrics_csv(summary: dict, labels: Sequence) -> str:
@@ -48,14 +48,19 @@ def history_csv(records: Sequence[EpochRecord]) -> str:
     return out.getvalue()
 
 
+def train_kwargs(cfg: RunConfig, batch_size: int) -> dict:
+    """The :class:`nn_core.TrainConfig` arguments of a run (one list for the app's
+    job, the saved estimator parameters and the reproduce script)."""
+    return {"optimizer": cfg.optimizer, "learning_rate": cfg.learning_rate,
+            "batch_size": batch_size, "epochs": cfg.epochs, "alpha": cfg.alpha,
+            "dropout": cfg.dropout, "lr_schedule": cfg.lr_schedule,
+            "clip_norm": cfg.clip_norm or None, "early_stopping": cfg.early_stopping}
+
+
 def estimator_params(cfg: RunConfig, batch_size: int) -> dict:
     """``NeuralNetworkClassifier`` parameters equivalent to a run configuration."""
     return {"hidden_layer_sizes": list(cfg.hidden_layer_sizes), "activation": cfg.activation,
-            "optimizer": cfg.optimizer, "learning_rate": cfg.learning_rate,
-            "batch_size": batch_size, "epochs": cfg.epochs, "alpha": cfg.alpha,
-            "dropout": cfg.dropout, "lr_schedule": cfg.lr_schedule,
-            "clip_norm": cfg.clip_norm or None, "early_stopping": cfg.early_stopping,
-            "random_state": cfg.seed}
+            **train_kwargs(cfg, batch_size), "random_state": cfg.seed}
 
 
 _LOADERS = {
@@ -113,10 +118,8 @@ def reproduce_script(cfg: RunConfig, batch_size: int) -> str:
     It makes the same split, scaling and random draws as the playground, so on
     the same NumPy build it prints the same final losses.
     """
-    train = (f"TrainConfig(optimizer={cfg.optimizer!r}, learning_rate={cfg.learning_rate!r}, "
-             f"batch_size={batch_size}, epochs={cfg.epochs}, alpha={cfg.alpha!r}, "
-             f"dropout={cfg.dropout!r}, lr_schedule={cfg.lr_schedule!r}, "
-             f"clip_norm={cfg.clip_norm or None!r}, early_stopping={cfg.early_stopping})")
+    args = ", ".join(f"{k}={v!r}" for k, v in train_kwargs(cfg, batch_size).items())
+    train = f"TrainConfig({args})"
     val = cfg.val_size
     scale = ("mean = X[train].mean(axis=0)\nscale = X[train].std(axis=0)\n"
              "scale[scale == 0] = 1.0" if cfg.standardize else

@@ -44,7 +44,7 @@ from nn_core.training import EpochRecord, TrainConfig
 from .settings import Settings, load_settings
 
 __all__ = ["ACTIVE", "FINISHED", "JobRefusedError", "JobRunner", "JobSpec", "SessionJobs",
-           "Snapshot", "estimate_seconds"]
+           "Snapshot", "estimate_seconds", "job_payload"]
 
 QUEUED, RUNNING, PAUSED = "queued", "running", "paused"
 DONE, STOPPED, DIVERGED, FAILED = "done", "stopped", "diverged", "failed"
@@ -190,6 +190,16 @@ def estimate_seconds(spec: JobSpec) -> float:
     return spec.train.epochs * per_epoch
 
 
+def job_payload(spec: JobSpec, progress_interval: float = 0.1,
+                eval_interval: float = 0.5) -> dict[str, Any]:
+    """The message body that tells a worker to train ``spec`` (see :mod:`playground.worker`)."""
+    return {"network": spec.network, "train": spec.train, "seed": spec.seed,
+            "X_train": spec.X_train, "y_train": spec.y_train, "X_val": spec.X_val,
+            "y_val": spec.y_val, "X_test": spec.X_test, "y_test": spec.y_test,
+            "classes": np.asarray(spec.classes), "grid": spec.grid, "meta": spec.meta,
+            "progress_interval": progress_interval, "eval_interval": eval_interval}
+
+
 def _frozen(evaluation: dict[str, Any] | None) -> dict[str, Any] | None:
     if evaluation is not None:
         for value in evaluation.values():
@@ -254,7 +264,7 @@ class JobRunner:
                 raise JobRefusedError("The server is shutting down; try again in a moment.")
             if len(self._queue) >= self.settings.max_queue:
                 raise JobRefusedError(f"The server is busy: {len(self._queue)} runs are already "
-                                 "waiting. Try again in a minute.")
+                                      "waiting. Try again in a minute.")
             job = _Job(id=f"job-{next(self._ids)}", spec=spec,
                        epochs_planned=spec.train.epochs)
             self._jobs[job.id] = job
@@ -269,16 +279,16 @@ class JobRunner:
         hidden = spec.network["hidden_layer_sizes"]
         if len(hidden) > s.max_layers:
             raise JobRefusedError(f"{len(hidden)} hidden layers is more than this server allows "
-                             f"({s.max_layers}). Remove some layers.")
+                                  f"({s.max_layers}). Remove some layers.")
         if hidden and max(hidden) > s.max_units:
             raise JobRefusedError(f"A layer with {max(hidden)} neurons is more than this server "
-                             f"allows ({s.max_units} per layer). Use fewer neurons.")
+                                  f"allows ({s.max_units} per layer). Use fewer neurons.")
         if spec.n_params > s.max_params:
             raise JobRefusedError(f"This network has {spec.n_params:,} weights, more than the "
-                             f"limit of {s.max_params:,}. Use fewer or smaller layers.")
+                                  f"limit of {s.max_params:,}. Use fewer or smaller layers.")
         if spec.train.epochs > s.max_epochs:
             raise JobRefusedError(f"{spec.train.epochs} epochs is more than this server allows "
-                             f"({s.max_epochs}). Use fewer epochs.")
+                                  f"({s.max_epochs}). Use fewer epochs.")
         seconds = estimate_seconds(spec)
         if seconds > s.max_job_seconds:
             raise JobRefusedError(
@@ -436,15 +446,6 @@ class JobRunner:
             job.worker.job = None
             job.worker = None
 
-    def _payload(self, job: _Job) -> dict[str, Any]:
-        s = job.spec
-        return {"network": s.network, "train": s.train, "seed": s.seed,
-                "X_train": s.X_train, "y_train": s.y_train, "X_val": s.X_val,
-                "y_val": s.y_val, "X_test": s.X_test, "y_test": s.y_test,
-                "classes": np.asarray(s.classes), "grid": s.grid, "meta": s.meta,
-                "progress_interval": self.progress_interval,
-                "eval_interval": self.eval_interval}
-
     def _assign(self) -> None:
         """Start queued jobs on idle workers (FIFO). Caller holds the lock."""
         while (self._queue and not self._closed
@@ -456,7 +457,8 @@ class JobRunner:
             if worker.job is not None or not worker.alive():
                 continue
             job = self._queue.popleft()
-            if not worker.send(("job", job.id, self._payload(job))):
+            payload = job_payload(job.spec, self.progress_interval, self.eval_interval)
+            if not worker.send(("job", job.id, payload)):
                 self._queue.appendleft(job)
                 continue
             worker.job = job

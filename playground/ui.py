@@ -35,16 +35,18 @@ from .config import (
     EPOCH_CHOICES,
     GENERATED,
     LEARNING_RATES,
+    MAX_HIDDEN_LAYERS,
     MULTICLASS_GENERATED,
     OPTIMIZERS,
     SCHEDULES,
+    WIDGET_FIELDS,
     RunConfig,
     batch_choices,
     fmt_clip,
     fmt_number,
 )
 from .datasets import Dataset, DatasetError, Prepared, csv_columns, load_builtin, parse_csv, prepare
-from .export import estimator_params
+from .export import estimator_params, train_kwargs
 from .jobs import ACTIVE, JobRefusedError, JobRunner, JobSpec, SessionJobs, Snapshot
 from .settings import Settings, load_settings
 
@@ -209,24 +211,12 @@ def config_from_state() -> RunConfig:
     """Read the configuration from the sidebar widgets' state."""
     ss = st.session_state
     d = _DEFAULT
-    n_layers = int(ss.get("n_layers", d.n_layers))
-    units = tuple(int(ss.get(f"units_{i + 1}", d.units[i])) for i in range(6))
-    return RunConfig(
-        dataset=ss.get("dataset", d.dataset), n_samples=int(ss.get("n_samples", d.n_samples)),
-        noise=float(ss.get("noise", d.noise)), n_classes=int(ss.get("n_classes", d.n_classes)),
-        test_size=int(ss.get("test_size", d.test_size)),
-        val_size=int(ss.get("val_size", d.val_size)),
-        standardize=bool(ss.get("standardize", d.standardize)), n_layers=n_layers,
-        units=units, activation=ss.get("activation", d.activation),
-        optimizer=ss.get("optimizer", d.optimizer),
-        learning_rate=float(ss.get("learning_rate", d.learning_rate)),
-        lr_schedule=ss.get("lr_schedule", d.lr_schedule),
-        batch_size=int(ss.get("batch_size", d.batch_size)),
-        epochs=int(ss.get("epochs", d.epochs)), alpha=float(ss.get("alpha", d.alpha)),
-        dropout=float(ss.get("dropout", d.dropout)),
-        clip_norm=float(ss.get("clip_norm", d.clip_norm)),
-        early_stopping=bool(ss.get("early_stopping", d.early_stopping)),
-        seed=int(ss.get("seed", d.seed)), label_column=ss.get("label_column"))
+    # each value cast to the type of its default, so the config holds plain
+    # Python ints, floats, bools and strings whatever the widget returned
+    values = {name: type(getattr(d, name))(ss.get(name, getattr(d, name)))
+              for name in WIDGET_FIELDS}
+    units = tuple(int(ss.get(f"units_{i + 1}", d.units[i])) for i in range(MAX_HIDDEN_LAYERS))
+    return RunConfig(**values, units=units, label_column=ss.get("label_column"))
 
 
 def build_spec(cfg: RunConfig, ds: Dataset) -> tuple[JobSpec, Prepared, int]:
@@ -236,10 +226,7 @@ def build_spec(cfg: RunConfig, ds: Dataset) -> tuple[JobSpec, Prepared, int]:
                            "split above 0 % or turn early stopping off.")
     prepared = prepare(ds, cfg.test_size, cfg.val_size, cfg.standardize, cfg.seed)
     batch = min(cfg.batch_size, len(prepared.y_train))
-    train = TrainConfig(optimizer=cfg.optimizer, learning_rate=cfg.learning_rate,
-                        batch_size=batch, epochs=cfg.epochs, alpha=cfg.alpha,
-                        dropout=cfg.dropout, lr_schedule=cfg.lr_schedule,
-                        clip_norm=cfg.clip_norm or None, early_stopping=cfg.early_stopping)
+    train = TrainConfig(**train_kwargs(cfg, batch))
     network = {"n_features": ds.X.shape[1], "hidden_layer_sizes": cfg.hidden_layer_sizes,
                "n_classes": len(prepared.classes), "activation": cfg.activation,
                "init": "auto", "dtype": "float32"}
@@ -343,17 +330,9 @@ def _on_reset() -> None:
     st.session_state.pop("current", None)
     st.session_state.pop("train_error", None)
     st.session_state["pause_requested"] = False
-    d = _DEFAULT
-    defaults = {"dataset": d.dataset, "n_samples": d.n_samples, "noise": d.noise,
-                "n_classes": d.n_classes, "test_size": d.test_size, "val_size": d.val_size,
-                "standardize": d.standardize, "n_layers": d.n_layers,
-                "activation": d.activation, "optimizer": d.optimizer,
-                "learning_rate": d.learning_rate, "lr_schedule": d.lr_schedule,
-                "batch_size": d.batch_size, "epochs": d.epochs, "alpha": d.alpha,
-                "dropout": d.dropout, "clip_norm": d.clip_norm,
-                "early_stopping": d.early_stopping, "seed": d.seed}
+    defaults = {name: getattr(_DEFAULT, name) for name in WIDGET_FIELDS}
     max_units = get_settings().max_units
-    for i, u in enumerate(d.units, start=1):
+    for i, u in enumerate(_DEFAULT.units, start=1):
         defaults[f"units_{i}"] = min(u, max_units)
     st.session_state.update(defaults)
 
@@ -423,7 +402,7 @@ def sidebar() -> RunConfig:
                          "training split)", **_BIND)
 
         st.subheader("Network", divider="gray")
-        max_layers = min(6, s.max_layers)
+        max_layers = min(MAX_HIDDEN_LAYERS, s.max_layers)
         n_layers = st.slider("Hidden layers", 0, max_layers, min(_DEFAULT.n_layers, max_layers),
                              key="n_layers", **_BIND)
         for i in range(1, n_layers + 1):
@@ -439,10 +418,10 @@ def sidebar() -> RunConfig:
         st.selectbox("Learning-rate schedule", SCHEDULES, index=0, key="lr_schedule", **_BIND)
         cfg = config_from_state()
         try:
-            n_total = len(current_dataset(cfg).y)
+            ds = current_dataset(cfg)
         except DatasetError:
-            n_total = 1000
-        options = batch_choices(_n_train(n_total, cfg))
+            ds = None  # the page says what is wrong with the upload
+        options = batch_choices(_n_train(1000 if ds is None else len(ds.y), cfg))
         default_batch = _nearest(_DEFAULT.batch_size, options)
         if "batch_size" in ss and ss["batch_size"] not in options:
             ss["batch_size"] = _nearest(ss["batch_size"], options)
@@ -470,19 +449,12 @@ def sidebar() -> RunConfig:
                         help="Same seed and settings: the same run, to the last digit",
                         **_BIND)
         cfg = config_from_state()
-        try:
-            k = current_dataset(cfg).n_classes
-            d = current_dataset(cfg).X.shape[1]
-            sizes = (d, *cfg.hidden_layer_sizes, k)
+        if ds is not None:
+            # ds was read above the training controls; none of them changes its shape
+            sizes = (ds.X.shape[1], *cfg.hidden_layer_sizes, ds.n_classes)
             st.caption(f"Network {' → '.join(map(str, sizes))} · "
                        f"{Network.count_parameters(sizes):,} weights and biases")
-        except DatasetError:
-            pass
     return cfg
-
-
-def class_label_names(classes: tuple) -> list[str]:
-    return [str(c) for c in classes]
 
 
 def upscale(image: np.ndarray, factor: int = 8) -> np.ndarray:

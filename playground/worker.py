@@ -12,7 +12,7 @@ server -> worker
     ``("job", job_id, payload)``, ``("pause", job_id)``, ``("resume", job_id)``,
     ``("stop", job_id)``, ``("shutdown",)``
 worker -> server
-    ``("ready", pid)``, ``("started", job_id)``,
+    ``("ready", pid)``,
     ``("progress", job_id, [EpochRecord, ...], evaluation | None)``,
     ``("paused", job_id)``, ``("resumed", job_id)``,
     ``("finished", job_id, status, message, evaluation, model_bytes)``,
@@ -44,10 +44,9 @@ from nn_core.losses import cross_entropy, softmax
 from nn_core.network import Network
 from nn_core.training import EpochRecord, Trainer
 
-__all__ = ["evaluate", "worker_main"]
+from .jobs import DIVERGED, DONE, STOPPED
 
-# Status names shared with playground.jobs
-DONE, STOPPED, DIVERGED = "done", "stopped", "diverged"
+__all__ = ["evaluate", "worker_main"]
 
 
 class _Control:
@@ -144,21 +143,20 @@ def _run_job(send, job_id: str, payload: dict[str, Any], control: _Control) -> N
 
     trainer = Trainer(network, payload["train"], rng, [on_epoch])
     control.trainer = trainer
-    send(("started", job_id))
+    epoch = 0  # the last epoch trained
     if control.stop:  # stopped before it began
         result_status, message = STOPPED, "Stopped before the first epoch."
     else:
         result = trainer.fit(X_tr, y_tr, X_val, y_val)
+        epoch = trainer.history[-1].epoch if trainer.history else 0
         result_status = {"completed": DONE, "early_stopped": DONE, "stopped": STOPPED,
                          "diverged": DIVERGED}[result.status]
         message = result.message
         if result_status == STOPPED:
             # The engine says whether a callback or a flag stopped it; the user
             # pressed Stop either way.
-            done = trainer.history[-1].epoch if trainer.history else 0
-            message = f"Stopped after epoch {done} of {payload['train'].epochs}."
+            message = f"Stopped after epoch {epoch} of {payload['train'].epochs}."
     flush()
-    epoch = trainer.history[-1].epoch if trainer.history else 0
     evaluation = evaluate(network, X_te, y_te, epoch, grid)
     model = dumps(network, np.asarray(payload["classes"]), payload.get("meta", {}))
     send(("finished", job_id, result_status, message, evaluation, model))

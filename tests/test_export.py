@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 from playground.config import RunConfig, batch_choices
 from playground.datasets import load_builtin
 from playground.export import history_csv, metrics_csv, reproduce_script
+from playground.jobs import job_payload
 from playground.ui import build_spec
 from playground.worker import _Control, _run_job
 
@@ -26,16 +28,12 @@ def run_job(cfg: RunConfig):
     ds = load_builtin(cfg.dataset, cfg.n_samples, cfg.noise, cfg.n_classes, cfg.seed)
     spec, _, batch = build_spec(cfg, ds)
     sent = []
-    payload = {**{k: getattr(spec, k) for k in ("network", "train", "seed", "X_train",
-                                                "y_train", "X_val", "y_val", "X_test",
-                                                "y_test", "grid", "meta")},
-               "classes": np.array(spec.classes)}
-    _run_job(sent.append, "j", payload, _Control("j"))
+    _run_job(sent.append, "j", job_payload(spec), _Control("j"))
     records = [r for m in sent if m[0] == "progress" for r in m[2]]
     finished = sent[-1]
     assert finished[0] == "finished", finished
-    run_job.model = finished[5]  # the bytes the "Model (.npz)" button offers
-    return records, finished[4], batch
+    # the evaluation, and the model bytes the "Model (.npz)" button offers
+    return records, finished[4], batch, finished[5]
 
 
 @pytest.mark.parametrize("cfg", [
@@ -47,7 +45,7 @@ def run_job(cfg: RunConfig):
               lr_schedule="cosine", clip_norm=1.0, seed=1),
 ], ids=["spiral-adam", "iris-noval", "xor-earlystop-dropout"])
 def test_reproduce_script_gives_the_same_run(cfg, tmp_path):
-    records, evaluation, batch = run_job(cfg)
+    records, evaluation, batch, _ = run_job(cfg)
     script = tmp_path / "reproduce_run.py"
     script.write_text(reproduce_script(cfg, batch))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -76,7 +74,7 @@ def test_metrics_csv_matches_summary():
 
 
 def test_history_csv_has_one_row_per_epoch():
-    records, _, _ = run_job(RunConfig(dataset="Moons", n_samples=200, epochs=5))
+    records, _, _, _ = run_job(RunConfig(dataset="Moons", n_samples=200, epochs=5))
     rows = list(csv.DictReader(io.StringIO(history_csv(records))))
     assert len(rows) == 5 and rows[-1]["epoch"] == "5"
     assert float(rows[0]["train_loss"]) == pytest.approx(records[0].train_loss)
@@ -114,18 +112,15 @@ def test_envelope_keeps_spikes_and_ends():
 
 def test_downloaded_model_loads_as_an_estimator():
     """The app's model download is an nn_core file a scikit-learn user can load."""
-    import io
-    import json
-
     from nn_core import NeuralNetworkClassifier
 
     cfg = RunConfig(dataset="Wine", epochs=40, optimizer="adam", learning_rate=0.01, seed=3)
-    _, evaluation, _ = run_job(cfg)
-    clf = NeuralNetworkClassifier.load(io.BytesIO(run_job.model))
+    _, evaluation, _, model = run_job(cfg)
+    clf = NeuralNetworkClassifier.load(io.BytesIO(model))
     assert clf.classes_.tolist() == ["class_0", "class_1", "class_2"]
     assert clf.get_params()["optimizer"] == "adam" and clf.get_params()["random_state"] == 3
     # new data must be scaled as stored in the file, then predictions match the app's
-    meta = json.loads(str(np.load(io.BytesIO(run_job.model))["config"]))["meta"]
+    meta = json.loads(str(np.load(io.BytesIO(model))["config"]))["meta"]
     mean, scale = (np.array(meta["preprocessing"][k]) for k in ("mean", "scale"))
     ds = load_builtin("Wine")
     _, prepared, _ = build_spec(cfg, ds)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import signal
@@ -12,7 +13,7 @@ import psutil
 import pytest
 
 from nn_core.io import load_network
-from playground.jobs import JobRefusedError, JobRunner, SessionJobs
+from playground.jobs import JobRefusedError, JobRunner, SessionJobs, job_payload
 from playground.settings import Settings, available_cpus, cgroup_cpu_limit, load_settings
 from tests.jobs_util import long_spec, make_spec, wait_for
 
@@ -224,10 +225,9 @@ def test_progress_is_throttled():
 
     spec = make_spec(epochs=300, n=200, hidden=(8,))
     sent = []
-    payload = {"network": spec.network, "train": spec.train, "seed": 0,
-               "X_train": spec.X_train, "y_train": spec.y_train, "X_test": spec.X_test,
-               "y_test": spec.y_test, "classes": np.array(spec.classes),
-               "progress_interval": 0.1, "eval_interval": 0.5}
+    # no validation split: only the throttled progress messages are measured
+    payload = job_payload(dataclasses.replace(spec, X_val=None, y_val=None),
+                          progress_interval=0.1, eval_interval=0.5)
     t0 = time.monotonic()
     _run_job(sent.append, "j", payload, _Control("j"))
     seconds = time.monotonic() - t0
