@@ -163,13 +163,18 @@ def _rows(text: str) -> list[list[str]]:
     return rows
 
 
-def csv_columns(data: bytes, max_bytes: int) -> list[str]:
-    """Header names of a CSV file (for choosing the label column)."""
+def _table(data: bytes, max_bytes: int) -> tuple[list[str], list[list[str]]]:
+    """The header names and the data rows of a CSV file."""
     rows = _rows(_text(data, max_bytes))
-    if not rows:
+    if not rows:  # e.g. only delimiters: nothing survives dropping blank rows
         raise DatasetError("The file is empty. Upload a CSV file with a header row and "
                            "one row per sample.")
-    return [h.strip() or f"column {i + 1}" for i, h in enumerate(rows[0])]
+    return [h.strip() or f"column {i + 1}" for i, h in enumerate(rows[0])], rows[1:]
+
+
+def csv_columns(data: bytes, max_bytes: int) -> list[str]:
+    """Header names of a CSV file (for choosing the label column)."""
+    return _table(data, max_bytes)[0]
 
 
 def parse_csv(data: bytes, label_column: str | None = None, *, max_bytes: int = 5 * 2**20,
@@ -192,9 +197,7 @@ def parse_csv(data: bytes, label_column: str | None = None, *, max_bytes: int = 
         ragged rows, non-numeric or missing feature values, a single class,
         more than 50 classes, too large) and how to fix it.
     """
-    rows = _rows(_text(data, max_bytes))
-    header = [h.strip() or f"column {i + 1}" for i, h in enumerate(rows[0])]
-    body = rows[1:]
+    header, body = _table(data, max_bytes)
     if len(header) < 2:
         raise DatasetError("The file has a single column. It needs numeric feature columns "
                            "and one label column, separated by commas.")

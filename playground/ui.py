@@ -198,6 +198,12 @@ def uploaded_dataset(data: bytes, file_name: str, label_column: str | None, max_
                      name=f"Upload: {file_name}")
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def upload_columns(data: bytes, max_bytes: int) -> list[str]:
+    """Header of an upload, read once per content (the sidebar asks on every rerun)."""
+    return csv_columns(data, max_bytes)
+
+
 def dataset_or_error(cfg: RunConfig) -> Dataset | None:
     """The selected data set, or ``None`` after showing what is wrong with it."""
     try:
@@ -382,7 +388,7 @@ def sidebar() -> RunConfig:
                 help="A header row, numeric feature columns and one label column.")
             if upload is not None:
                 try:
-                    columns = csv_columns(upload.getvalue(), s.max_upload_mb * 2**20)
+                    columns = upload_columns(upload.getvalue(), s.max_upload_mb * 2**20)
                 except DatasetError:
                     columns = []  # the page explains what is wrong with the file
                 if len(columns) >= 2:

@@ -56,6 +56,7 @@ def xlsx_bytes():
 BAD = [
     ("empty", b"", "The file is empty"),
     ("whitespace", b"  \n\n  ", "The file is empty"),
+    ("only commas", b",,,\n, ,\n", "The file is empty"),
     ("header only", b"a,b,label\n", "header row but no data rows"),
     ("one column", b"label\n1\n2\n", "single column"),
     ("non-numeric", csv(["1,2,x"] * 9 + ["1,red,y"]),
