@@ -22,6 +22,7 @@ from nn_core.training import EpochRecord
 
 __all__ = ["class_balance_figure", "class_colors", "compare_figure", "scatter_figure"]
 
+#: Also used by :mod:`playground.live_charts`.
 TRAIN_COLOR = "#4C6EF5"
 VAL_COLOR = "#F76707"
 _FONT = {"family": "Inter, system-ui, sans-serif", "size": 13}
@@ -47,10 +48,11 @@ def _figure(data: list[dict], title: str, height: int = 330, hovermode: str = "x
     return go.Figure({"data": data, "layout": base})
 
 
-def _series(records: Sequence[EpochRecord], name: str) -> np.ndarray:
-    """One field of the records as a float32 array (NaN where missing)."""
+def _series(records: Sequence[EpochRecord], name: str,
+            dtype: type[np.floating] = np.float32) -> np.ndarray:
+    """One field of the records as a float array (NaN where missing)."""
     return np.array([np.nan if (v := getattr(r, name)) is None else v for r in records],
-                    dtype=np.float32)
+                    dtype=dtype)
 
 
 def _epochs(records: Sequence[EpochRecord]) -> np.ndarray:

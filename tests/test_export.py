@@ -110,6 +110,41 @@ def test_envelope_keeps_spikes_and_ends():
     assert envelope(short, short * 1.0, 600)[0] is short
 
 
+def _envelope_loop(n: int, values: np.ndarray, max_points: int) -> list[int]:
+    """The indices envelope() keeps, stretch by stretch in plain Python."""
+    bucket = -(-n // (max_points // 2))
+    keep = []
+    for start in range(0, n, bucket):
+        chunk = values[start:start + bucket]
+        if not np.isfinite(chunk).any():
+            keep.append(start)
+            continue
+        keep.extend(sorted({start + int(np.nanargmin(chunk)),
+                            start + int(np.nanargmax(chunk))}))
+    return keep if keep[-1] == n - 1 else [*keep, n - 1]
+
+
+def test_envelope_equals_the_plain_loop():
+    """The vectorised thinning keeps exactly the points the obvious loop keeps."""
+    from playground.live_charts import envelope
+
+    gen = np.random.default_rng(7)
+    for _ in range(150):
+        n = int(gen.integers(601, 5000))
+        max_points = int(gen.choice([10, 100, 600]))
+        v = gen.normal(size=n).round(1)  # rounding makes ties
+        for kind, share in (("nan", 0.2), ("inf", 0.02), ("-inf", 0.02)):
+            v[gen.random(n) < share] = float(kind)
+        if gen.random() < 0.3:  # a diverged stretch: nothing finite
+            start = int(gen.integers(0, n - 50))
+            v[start:start + 50] = np.nan
+        x = np.arange(1, n + 1)
+        tx, tv = envelope(x, v, max_points)
+        expected = _envelope_loop(n, v, max_points)
+        np.testing.assert_array_equal(tx, x[expected])
+        np.testing.assert_array_equal(tv, v[expected])
+
+
 def test_downloaded_model_loads_as_an_estimator():
     """The app's model download is an nn_core file a scikit-learn user can load."""
     from nn_core import NeuralNetworkClassifier
