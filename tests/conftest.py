@@ -16,7 +16,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # namespace) instead of skipping it; must be set before SciPy is imported.
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
-ARTIFACTS = ROOT / "test-artifacts"
 
 
 @pytest.fixture(scope="session")
@@ -69,5 +68,7 @@ def app_url(app_server):
 
 @pytest.fixture
 def artifacts():
+    from tests.servers import ARTIFACTS
+
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS

@@ -15,10 +15,14 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parents[1]
+#: Screenshots and server logs of the browser and deployment tests.
+ARTIFACTS = ROOT / "test-artifacts"
 
 #: Chromium flags that work on these machines (no sandbox as root, no network noise).
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -44,6 +48,44 @@ LOSS_POINTS_PROBE = """() => {
   };
   requestAnimationFrame(tick);
 }"""
+
+#: JavaScript that returns how many points the loss curve has right now (0 before
+#: the chart exists); the same reading of the SVG path as LOSS_POINTS_PROBE.
+LOSS_POINTS_JS = """() => {
+    const path = document.querySelector('.st-key-loss_chart g.mark-line path');
+    const d = path && path.getAttribute('d');
+    return d ? d.split('L').length : 0;
+}"""
+
+
+def worker_processes(server_pid: int) -> list[psutil.Process]:
+    """The server's training workers (``python -m playground.worker FD``)."""
+    workers = []
+    for p in psutil.Process(server_pid).children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if "playground.worker" in " ".join(p.cmdline()):
+                workers.append(p)
+    return workers
+
+
+def still_running(procs: Iterable[psutil.Process]) -> list[psutil.Process]:
+    """Processes that have not exited (a zombie has exited, only not been reaped)."""
+    alive = []
+    for p in procs:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                alive.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+def wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait up to ``timeout`` s for ``procs`` to exit; return those still running."""
+    deadline = time.monotonic() + timeout
+    while (left := still_running(procs)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
 
 
 def free_port() -> int:
@@ -78,9 +120,9 @@ def start_app(port: int | None = None, env: dict[str, str] | None = None,
            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
            *extra_args]
     # The server's log goes to test-artifacts/ for diagnosing failures.
-    log_dir = ROOT / "test-artifacts"
-    log_dir.mkdir(exist_ok=True)
-    with open(log_dir / f"server-{port}.log", "ab") as log:
+    log_file = log_path(port)
+    log_file.parent.mkdir(exist_ok=True)
+    with open(log_file, "ab") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
                                 stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -114,3 +156,8 @@ def running_app(env: dict[str, str] | None = None) -> Iterator[str]:
         yield url
     finally:
         stop(proc)
+
+
+def log_path(port: int) -> Path:
+    """The file :func:`start_app` sends the server's stdout and stderr to (appended)."""
+    return ARTIFACTS / f"server-{port}.log"

@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 import time
 
-import psutil
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.servers import IDLE, LOSS_POINTS_PROBE
+from tests.servers import IDLE, LOSS_POINTS_PROBE, worker_processes
 
 pytestmark = pytest.mark.browser
 
@@ -196,8 +195,7 @@ def _busy_workers(server_pid: int, window: float = 0.5) -> int:
     uses none. The threshold (10 % of a core) leaves room for a worker that
     Chromium and the server starve on this 2-core machine.
     """
-    workers = [c for c in psutil.Process(server_pid).children(recursive=True)
-               if "playground.worker" in " ".join(c.cmdline())]
+    workers = worker_processes(server_pid)
     before = {w.pid: sum(w.cpu_times()[:2]) for w in workers}
     time.sleep(window)
     return sum(sum(w.cpu_times()[:2]) - before[w.pid] > 0.1 * window for w in workers)

@@ -11,7 +11,6 @@ worker within 10 s, the way ``docker stop`` expects of PID 1.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -27,20 +26,21 @@ from pathlib import Path
 
 import psutil
 import pytest
-from playwright.sync_api import Playwright, expect
+from playwright.sync_api import Browser, expect
 
-from tests.servers import CHROMIUM, CHROMIUM_ARGS, IDLE, ROOT, free_port, wait_healthy
+from tests.servers import (
+    IDLE,
+    LOSS_POINTS_JS,
+    ROOT,
+    free_port,
+    still_running,
+    wait_gone,
+    wait_healthy,
+    worker_processes,
+)
 
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
-ARTIFACTS = ROOT / "test-artifacts"
-
-#: The number of points of the training-loss curve (Vega-Lite SVG path) in the page.
-LOSS_POINTS_JS = """() => {
-    const path = document.querySelector('.st-key-loss_chart g.mark-line path');
-    const d = path && path.getAttribute('d');
-    return d ? d.split('L').length : 0;
-}"""
 
 
 # ---- a small Dockerfile reader ------------------------------------------------
@@ -330,16 +330,6 @@ def run_healthcheck(check: Healthcheck, env: dict[str, str]) -> subprocess.Compl
                           timeout=seconds(check.options.get("timeout", "30s")) + 5)
 
 
-def worker_processes(server: psutil.Process) -> list[psutil.Process]:
-    """The server's training workers (``python -m playground.worker FD``)."""
-    workers = []
-    for p in server.children(recursive=True):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            if "playground.worker" in " ".join(p.cmdline()):
-                workers.append(p)
-    return workers
-
-
 def describe(procs: list[psutil.Process]) -> list[str]:
     out = []
     for p in procs:
@@ -350,23 +340,11 @@ def describe(procs: list[psutil.Process]) -> list[str]:
     return out
 
 
-def still_running(procs: list[psutil.Process]) -> list[psutil.Process]:
-    """Processes that have not exited (a zombie has exited, only not been reaped)."""
-    alive = []
-    for p in procs:
-        try:
-            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
-                alive.append(p)
-        except psutil.NoSuchProcess:
-            pass
-    return alive
-
-
 @pytest.mark.browser
 @pytest.mark.slow
 def test_entrypoint_serves_trains_and_stops_on_sigterm(dockerfile: list[Instruction],
                                                        tmp_path: Path,
-                                                       playwright: Playwright) -> None:
+                                                       browser: Browser) -> None:
     # What `docker run` starts: ENTRYPOINT followed by CMD (if any), both exec form.
     command = exec_form(one(dockerfile, "ENTRYPOINT").args, "ENTRYPOINT")
     cmds = [i for i in dockerfile if i.keyword == "CMD"]
@@ -399,9 +377,9 @@ def test_entrypoint_serves_trains_and_stops_on_sigterm(dockerfile: list[Instruct
         healthy = run_healthcheck(check, env)
         assert healthy.returncode == 0, healthy.stdout + healthy.stderr
 
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page = context.new_page()
             # 2000 epochs (~10 s of Digits) so that SIGTERM arrives mid-training,
             # the hardest moment to shut down.
             page.goto(f"http://127.0.0.1:{port}/?epochs=2000", timeout=60_000)
@@ -414,7 +392,7 @@ def test_entrypoint_serves_trains_and_stops_on_sigterm(dockerfile: list[Instruct
                 time.sleep(0.1)
             assert points >= 2, "training did not start: no loss curve after 60 s"
 
-            started = worker_processes(server)
+            started = worker_processes(proc.pid)
             assert started, f"no playground.worker child of the server\n{log_tail()}"
             points = page.evaluate(LOSS_POINTS_JS)
             assert points < 2000, "the run finished before SIGTERM; plan more epochs"
@@ -423,14 +401,11 @@ def test_entrypoint_serves_trains_and_stops_on_sigterm(dockerfile: list[Instruct
             # SIGTERM to the server process only, as `docker stop` does to PID 1:
             # the app itself must take its workers down.
             os.kill(proc.pid, signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            while still_running([server, *started]) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            left = still_running([server, *started])
+            left = wait_gone([server, *started], timeout=10)
             assert not left, (f"still running 10 s after SIGTERM: {describe(left)}\n"
                               f"{log_tail()}")
         finally:
-            browser.close()
+            context.close()
 
         assert proc.wait(5) == 0, f"exit code {proc.returncode} after SIGTERM\n{log_tail()}"
         after = run_healthcheck(check, env)

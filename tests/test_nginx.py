@@ -30,30 +30,25 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
-from playwright.sync_api import Playwright, expect
+from playwright.sync_api import Browser, expect
 
 from tests.servers import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     IDLE,
+    LOSS_POINTS_JS,
     ROOT,
     free_port,
     start_app,
     stop,
+    wait_gone,
     wait_healthy,
+    worker_processes,
 )
 
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 COMPOSE = ROOT / "deploy" / "docker-compose.yml"
-ARTIFACTS = ROOT / "test-artifacts"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 EPOCHS = 300
 
-LOSS_POINTS_JS = """() => {
-    const path = document.querySelector('.st-key-loss_chart g.mark-line path');
-    const d = path && path.getAttribute('d');
-    return d ? d.split('L').length : 0;
-}"""
 #: One access-log line of the nnpg log_format in deploy/nginx.conf.
 LOG_LINE = re.compile(r'"(?P<request>[^"]*)" (?P<status>\d{3}) .* '
                       r'upstream=(?P<upstream>\S+) route=(?P<route>\S+)')
@@ -139,17 +134,8 @@ def running_nginx(tmp: Path, upstreams: list[str]) -> Iterator[Nginx]:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(5)
-        deadline = time.monotonic() + 5
-        while any(_alive(p) for p in processes) and time.monotonic() < deadline:
-            time.sleep(0.1)
-    assert not [p.pid for p in processes if _alive(p)], "nginx processes left running"
-
-
-def _alive(p: psutil.Process) -> bool:
-    try:
-        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+        left = wait_gone(processes, timeout=5)
+    assert not [p.pid for p in left], "nginx processes left running"
 
 
 def _get(url: str, cookie: str | None = None) -> tuple[bytes, str | None]:
@@ -164,15 +150,6 @@ def _get(url: str, cookie: str | None = None) -> tuple[bytes, str | None]:
             jar.load(header)
     route = jar.get("nnpg_route")
     return body, route.value if route else None
-
-
-def _workers_of(proc: subprocess.Popen) -> list[psutil.Process]:
-    out = []
-    for p in psutil.Process(proc.pid).children(recursive=True):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            if "playground.worker" in " ".join(p.cmdline()):
-                out.append(p)
-    return out
 
 
 def uploads(nginx: Nginx, route: str) -> list[dict[str, str]]:
@@ -204,12 +181,10 @@ def two_apps() -> Iterator[list[tuple[subprocess.Popen, str]]]:
         tracked = []
         for proc, _ in apps:
             with contextlib.suppress(psutil.NoSuchProcess):
-                tracked += [psutil.Process(proc.pid), *_workers_of(proc)]
+                tracked += [psutil.Process(proc.pid), *worker_processes(proc.pid)]
             stop(proc)
-        deadline = time.monotonic() + 10
-        while any(_alive(p) for p in tracked) and time.monotonic() < deadline:
-            time.sleep(0.1)
-    assert not [p.pid for p in tracked if _alive(p)], "app or worker processes left running"
+        left = wait_gone(tracked, timeout=10)
+    assert not [p.pid for p in left], "app or worker processes left running"
 
 
 def test_compose_and_nginx_conf_agree() -> None:
@@ -243,7 +218,8 @@ def test_compose_and_nginx_conf_agree() -> None:
 @pytest.mark.browser
 @pytest.mark.slow
 def test_training_through_nginx_is_sticky(two_apps: list[tuple[subprocess.Popen, str]],
-                                          tmp_path: Path, playwright: Playwright) -> None:
+                                          tmp_path: Path, browser: Browser,
+                                          artifacts: Path) -> None:
     upstream_of = {url.removeprefix("http://"): proc for proc, url in two_apps}
     with running_nginx(tmp_path, list(upstream_of)) as nginx:
         # -- stickiness, over plain HTTP -------------------------------------------
@@ -272,9 +248,8 @@ def test_training_through_nginx_is_sticky(two_apps: list[tuple[subprocess.Popen,
             assert len(by_route[route]) == 1, f"route {route} moved: {by_route[route]}"
 
         # -- a training run in the browser, through the proxied WebSocket -----------
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
         try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
             page = context.new_page()
             page.goto(f"{nginx.url}/?epochs={EPOCHS}", timeout=60_000)
             # The app only gets idle after its script ran over the WebSocket.
@@ -296,12 +271,11 @@ def test_training_through_nginx_is_sticky(two_apps: list[tuple[subprocess.Popen,
                 f"the loss curve did not reach {EPOCHS} points: {counts}"
             assert len(set(counts)) >= 2, f"the curve never grew while watched: {counts}"
             assert page.get_by_test_id("stException").count() == 0
-            ARTIFACTS.mkdir(exist_ok=True)
             # No Train-button tooltip in the picture: unfocus it, move the pointer away.
             page.evaluate("() => document.activeElement && document.activeElement.blur()")
             page.mouse.move(1200, 20)
             expect(page.get_by_role("tooltip")).to_have_count(0, timeout=5_000)
-            page.screenshot(path=str(ARTIFACTS / "nginx_training.png"), full_page=True)
+            page.screenshot(path=str(artifacts / "nginx_training.png"), full_page=True)
 
             # An upload above nginx's default 1 MB body limit (below Streamlit's
             # 5 MB): it must pass the proxy and reach this session's replica.
@@ -315,9 +289,8 @@ def test_training_through_nginx_is_sticky(two_apps: list[tuple[subprocess.Popen,
                 time.sleep(0.2)
             expect(page.locator(IDLE)).to_be_visible(timeout=60_000)
             assert page.get_by_test_id("stException").count() == 0
-            context.close()  # closes the WebSockets, so nginx logs them
         finally:
-            browser.close()
+            context.close()  # closes the WebSockets, so nginx logs them
 
         # Every request of this browser, the WebSocket (101) included, went to one
         # replica, and the run's worker belongs to that replica's server only.
@@ -334,7 +307,7 @@ def test_training_through_nginx_is_sticky(two_apps: list[tuple[subprocess.Popen,
         assert len(upstreams) == 1, f"one browser was served by several replicas: {upstreams}"
         sticky = upstreams.pop()
         for address, proc in upstream_of.items():
-            workers = _workers_of(proc)
+            workers = worker_processes(proc.pid)
             if address == sticky:
                 assert workers, "the browser's replica has no training worker"
             else:
