@@ -86,23 +86,23 @@ import json
 import math
 import platform
 import re
-import statistics
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import psutil
+from common import Digits, cpu_model, digits_split, median
 
 # ---- configuration -------------------------------------------------------------
 EPOCHS = 500
 HIDDEN = (64, 32)
 LEARNING_RATE = 0.01
 BATCH_SIZE = 32
-TEST_SIZE = 0.2
-SPLIT_STATE = 3
 VAL_FRACTION = 0.1  # the app's default validation split (10 %)
 QUERY = f"epochs={EPOCHS}"
 DONE_TEXT = f"Trained {EPOCHS} epochs."
@@ -116,10 +116,6 @@ POLL = 0.001  # snapshot polling period of parts 1 and 2
 
 
 # ---- small helpers -----------------------------------------------------------------
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values) if values else math.nan
-
-
 def percentile(values: Sequence[float], q: float) -> float:
     """Linear-interpolation percentile (numpy's default), NaN when empty."""
     return float(np.percentile(values, q)) if len(values) else math.nan
@@ -142,51 +138,17 @@ def machine_info() -> dict[str, Any]:
 
     from playground.settings import available_cpus
 
-    cpu = platform.processor() or "unknown"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
     blas = ", ".join(f"{p['internal_api']} {p.get('version') or ''}".strip()
                      for p in threadpool_info()) or "unknown"
     import streamlit
 
-    return {"cpu": cpu, "cores_usable": available_cpus(), "os_cpu_count": os.cpu_count(),
+    return {"cpu": cpu_model(), "cores_usable": available_cpus(), "os_cpu_count": os.cpu_count(),
             "python": platform.python_version(), "numpy": np.__version__, "blas": blas,
             "streamlit": streamlit.__version__, "platform": platform.platform(),
             "load_average_1min": os.getloadavg()[0]}
 
 
 # ---- data and job specs ----------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class Digits:
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
-    mean: np.ndarray
-    scale: np.ndarray
-
-
-def load_data() -> Digits:
-    """The seed split: load_digits, 80/20 (random_state=3), StandardScaler fit on train."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-    from sklearn.preprocessing import StandardScaler
-
-    X, y = load_digits(return_X_y=True)
-    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=TEST_SIZE,
-                                              random_state=SPLIT_STATE)
-    scaler = StandardScaler().fit(X_tr)
-
-    def f32(a: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(scaler.transform(a), dtype=np.float32)
-
-    return Digits(f32(X_tr), y_tr.astype(np.intp), f32(X_te), y_te.astype(np.intp),
-                  scaler.mean_, scaler.scale_)
-
-
 def app_ui() -> Any:
     """``playground.ui`` (imported quietly: its st.cache_* decorators warn outside a server)."""
     from streamlit import logger as st_logger
@@ -611,7 +573,6 @@ _QUEUED = re.compile(r"Queued: position (\d+)")
 @dataclasses.dataclass
 class SessionResult:
     name: str
-    pressed: float
     done_at: float | None = None
     running_at: float | None = None
     max_queue_position: int = 0
@@ -622,7 +583,7 @@ class SessionResult:
 
 
 def summarize_session(s: Any, pressed: float) -> SessionResult:
-    res = SessionResult(s.name, pressed)
+    res = SessionResult(s.name)
     positions: set[int] = set()
     for item in s.shown:
         if item.t < pressed:
@@ -750,33 +711,19 @@ def leftover_processes(server_pid: int, seen: dict[int, tuple[float, str]]
 
 
 class ServerLog:
-    """What the server writes to stderr, wherever ``tests/servers.py`` sends it.
+    """The server's output from now on: ``tests/servers.py`` appends it to ``log_path(port)``.
 
-    Follows the server's file descriptor 2: a pipe is drained by a thread (an
-    unread full pipe would block the server's logging), a regular file is
-    read from its current end when :meth:`lines` is called.
+    The file is read from its current end when :meth:`lines` is called.
     """
 
-    def __init__(self, proc: subprocess.Popen) -> None:
-        self._lines: list[str] = []
-        self._path: str | None = None
-        self._offset = 0
-        try:
-            target = os.readlink(f"/proc/{proc.pid}/fd/2")
-        except OSError:
-            target = "unknown"
-        self.where = target
-        if proc.stderr is not None:
-            self.where = "pipe"
-            threading.Thread(target=self._drain, args=(proc.stderr,), name="server-stderr",
-                             daemon=True).start()
-        elif os.path.isfile(target):
-            self._path = target
-            self._offset = os.path.getsize(target)
+    def __init__(self, port: int) -> None:
+        from tests.servers import log_path
 
-    def _drain(self, stream: Any) -> None:
-        for raw in stream:
-            self._lines.append(raw.decode(errors="replace").rstrip())
+        path = log_path(port)
+        self.where = str(path)
+        self._path: Path | None = path
+        self._offset = path.stat().st_size
+        self._lines: list[str] = []
 
     def lines(self) -> list[str]:
         if self._path is not None:
@@ -854,7 +801,7 @@ def bench_load(n_sessions: int, timeout: float, isolated_train_s: float | None
     t_start = time.monotonic()
     proc, url = start_app()
     server_start_s = time.monotonic() - t_start
-    log = ServerLog(proc)
+    log = ServerLog(urlsplit(url).port)
     sampler = ProcessSampler(proc.pid)
     sampler.start()
     probe = HealthProbe(url)
@@ -944,7 +891,8 @@ def bench_load(n_sessions: int, timeout: float, isolated_train_s: float | None
     out["server_log_lines"] = len(log_lines)
     out["server_log_stale_fragment_lines"] = sum("does not exist anymore" in x for x in log_lines)
     out["server_log_problems"] = log_problems(log_lines)
-    out["per_session"] = [dataclasses.asdict(r) | {"pressed": 0.0,
+    # times relative to the press ("pressed": 0.0 kept after "name", as in earlier outputs)
+    out["per_session"] = [{"name": r.name, "pressed": 0.0} | dataclasses.asdict(r) | {
                           "done_at": None if r.done_at is None else r.done_at - pressed,
                           "running_at": None if r.running_at is None else r.running_at - pressed}
                           for r in results]
@@ -1093,7 +1041,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.throughput or args.latency:
         from playground.jobs import JobRunner
 
-        data = load_data()
+        data = digits_split(np.intp)
         runner = JobRunner(max_jobs=1)
         try:
             if not runner.wait_ready():

@@ -221,13 +221,6 @@ class BrowserSession:
             with contextlib.suppress(ValueError):
                 self._waiters.remove(waiter)
 
-    def first_shown(self, text: str, kind: str | None = None) -> Shown | None:
-        """The first displayed item containing ``text`` (optionally of ``kind``)."""
-        for item in self.shown:
-            if text in item.text and (kind is None or item.kind == kind):
-                return item
-        return None
-
     # ---- protocol ---------------------------------------------------------------
     async def _read_loop(self) -> None:
         assert self._ws is not None

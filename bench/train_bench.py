@@ -66,11 +66,9 @@ from typing import Any
 
 import numpy as np
 import sklearn
-from sklearn.datasets import load_digits
+from common import cpu_model, digits_split, median
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from nn_core import NeuralNetworkClassifier
@@ -112,13 +110,8 @@ class Dataset:
 
 def load_digits_data() -> Dataset:
     """scikit-learn's 8x8 digits, split 80/20 (random_state=3), standardised on train."""
-    X, y = load_digits(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=3)
-    scaler = StandardScaler().fit(X_train)
-    return Dataset(np.ascontiguousarray(scaler.transform(X_train), dtype=np.float32),
-                   y_train.astype(np.int64),
-                   np.ascontiguousarray(scaler.transform(X_test), dtype=np.float32),
-                   y_test.astype(np.int64),
+    d = digits_split(np.int64)
+    return Dataset(d.X_train, d.y_train, d.X_test, d.y_test,
                    "load_digits, StandardScaler fit on train, test_size=0.2, random_state=3")
 
 
@@ -188,14 +181,19 @@ def _timed(fit: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - t0, model
 
 
-def run_nn_core(case: Case, data: Dataset, seed: int, epochs: int) -> tuple[float, float]:
+def nn_core_classifier(case: Case, seed: int, epochs: int) -> NeuralNetworkClassifier:
+    """nn_core's classifier for ``case``: plain SGD, the same set-up as MLPClassifier's."""
     # init="glorot_uniform": the same initial-weight distribution as scikit-learn's
     # MLPClassifier (uniform, bound sqrt(6 / (fan_in + fan_out))), so the accuracy
     # comparison is between equal configurations (nn_core's default for relu is He).
-    clf = NeuralNetworkClassifier(hidden_layer_sizes=case.hidden, activation="relu",
-                                  optimizer="sgd", learning_rate=case.learning_rate,
-                                  batch_size=case.batch_size, epochs=epochs,
-                                  init="glorot_uniform", random_state=seed)
+    return NeuralNetworkClassifier(hidden_layer_sizes=case.hidden, activation="relu",
+                                   optimizer="sgd", learning_rate=case.learning_rate,
+                                   batch_size=case.batch_size, epochs=epochs,
+                                   init="glorot_uniform", random_state=seed)
+
+
+def run_nn_core(case: Case, data: Dataset, seed: int, epochs: int) -> tuple[float, float]:
+    clf = nn_core_classifier(case, seed, epochs)
     seconds, clf = _timed(lambda: clf.fit(data.X_train, data.y_train))
     if clf.n_iter_ != epochs or clf.status_ != "completed":
         raise RuntimeError(f"nn_core ran {clf.n_iter_} of {epochs} epochs ({clf.status_})")
@@ -297,7 +295,6 @@ class FloorPlan:
     """
 
     batches: list[list[Product]] = field(default_factory=list)
-    network: Network | None = None
     _calls: list[tuple] | None = None
 
     @property
@@ -339,7 +336,7 @@ def build_floor_plan(n_samples: int, n_features: int, hidden: tuple[int, ...],
     dt = net.dtype
     widths = [min(batch_size, n_samples - s) for s in range(0, n_samples, batch_size)]
     buffers: dict[int, list[Product]] = {}
-    plan = FloorPlan(network=net)
+    plan = FloorPlan()
     for w in widths:
         if w not in buffers:
             xb = np.ones((w, n_features + 1), dtype=dt)  # row-major batch, last column ones
@@ -379,10 +376,6 @@ def product_shapes(plan: FloorPlan) -> list[str]:
 # ---------------------------------------------------------------------------
 # running a case
 # ---------------------------------------------------------------------------
-def median(xs: list[float]) -> float:
-    return statistics.median(xs) if xs else math.nan
-
-
 def run_case(case: Case, libs: list[str], torch: Any | None, epochs: int, repeats: int,
              log: Callable[[str], None]) -> dict[str, Any]:
     data = case.data()
@@ -493,13 +486,7 @@ def measure_memory(case: Case, epochs: int, seed: int = 0) -> dict[str, Any]:
     data_bytes = X.nbytes + y.nbytes
     model_bytes = Network.count_parameters(sizes) * 4
     act_bytes = case.batch_size * sum(sizes) * 4
-    # init="glorot_uniform": the same initial-weight distribution as scikit-learn's
-    # MLPClassifier (uniform, bound sqrt(6 / (fan_in + fan_out))), so the accuracy
-    # comparison is between equal configurations (nn_core's default for relu is He).
-    clf = NeuralNetworkClassifier(hidden_layer_sizes=case.hidden, activation="relu",
-                                  optimizer="sgd", learning_rate=case.learning_rate,
-                                  batch_size=case.batch_size, epochs=epochs,
-                                  init="glorot_uniform", random_state=seed)
+    clf = nn_core_classifier(case, seed, epochs)
     gc.collect()
     with threadpool_limits(limits=1):
         tracemalloc.start()
@@ -527,15 +514,6 @@ def memory_in_subprocess(case: Case, epochs: int) -> dict[str, Any]:
 # machine and report
 # ---------------------------------------------------------------------------
 def machine_info(torch: Any | None) -> dict[str, Any]:
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
         else os.cpu_count()
     blas = "unknown"
@@ -552,7 +530,7 @@ def machine_info(torch: Any | None) -> dict[str, Any]:
             parts = [f"{owner}:{p['internal_api']}", p.get("version"), p.get("architecture"),
                      f"{p['num_threads']} thread(s)"]
             pools.append(" ".join(x for x in parts if x))
-    return {"cpu": cpu, "cores": cores, "os_cpu_count": os.cpu_count(),
+    return {"cpu": cpu_model(), "cores": cores, "os_cpu_count": os.cpu_count(),
             "python": platform.python_version(), "numpy": np.__version__, "blas": blas,
             "sklearn": sklearn.__version__,
             "torch": torch.__version__ if torch is not None else None,

@@ -35,8 +35,7 @@ from tests.servers import (  # noqa: E402
     CHROMIUM_ARGS,
     IDLE,
     LOSS_POINTS_PROBE,
-    start_app,
-    stop,
+    running_app,
 )
 
 
@@ -69,21 +68,17 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2000)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    proc, url = start_app()
     results = []
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            for i in range(args.repeats):
-                r = one_run(browser, url, args.epochs)
-                results.append(r)
-                print(f"run {i + 1}: first point {r['first_point_s']:.2f} s, "
-                      f"{r['refreshes_per_s']:.2f} refreshes/s over "
-                      f"{r['training_view_s']:.1f} s ({r['distinct_counts']} distinct point "
-                      f"counts, {r['final_points']} points at the end)")
-            browser.close()
-    finally:
-        stop(proc)
+    with running_app() as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for i in range(args.repeats):
+            r = one_run(browser, url, args.epochs)
+            results.append(r)
+            print(f"run {i + 1}: first point {r['first_point_s']:.2f} s, "
+                  f"{r['refreshes_per_s']:.2f} refreshes/s over "
+                  f"{r['training_view_s']:.1f} s ({r['distinct_counts']} distinct point "
+                  f"counts, {r['final_points']} points at the end)")
+        browser.close()
     first = statistics.median(r["first_point_s"] for r in results)
     rate = statistics.median(r["refreshes_per_s"] for r in results)
     print(f"\nmedian over {len(results)} runs ({args.epochs} epochs, Digits, default "
