@@ -15,14 +15,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import metrics
+from .checkpoint import checkpoint_from_bytes, checkpoint_to_bytes
 from .io import load_network, save_network
 from .network import Network
-from .training import EpochRecord, TrainConfig, Trainer, TrainResult
+from .training import Checkpoint, EpochRecord, TrainConfig, Trainer, TrainResult
 
 if TYPE_CHECKING:
     from .estimator import DivergenceWarning, NeuralNetworkClassifier
 
 __all__ = [
+    "Checkpoint",
     "DivergenceWarning",
     "EpochRecord",
     "Network",
@@ -30,6 +32,8 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "Trainer",
+    "checkpoint_from_bytes",
+    "checkpoint_to_bytes",
     "load",
     "load_network",
     "metrics",

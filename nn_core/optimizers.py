@@ -24,6 +24,10 @@ gradients arrive already multiplied by the learning rate and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
 import numpy as np
 
 __all__ = [
@@ -33,9 +37,54 @@ __all__ = [
     "Momentum",
     "Nesterov",
     "Optimizer",
+    "OptimizerState",
     "RMSprop",
     "make_optimizer",
 ]
+
+
+def _frozen_copy(a: np.ndarray) -> np.ndarray:
+    """A read-only copy, so a frozen dataclass holding it really is frozen."""
+    a = np.array(a, copy=True)
+    a.flags.writeable = False
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class OptimizerState:
+    """What an optimiser remembers between steps (for checkpoints).
+
+    ``arrays`` maps a state name of the optimiser (see
+    :attr:`Optimizer.state_names`) to a read-only copy of shape
+    ``(n_params,)``; a name is absent while the optimiser has not yet taken a
+    step (its state then starts at zero).
+    """
+
+    name: str  # registry name, e.g. "adam"
+    t: int  # steps taken (Adam's bias correction needs it)
+    arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        t = self.t
+        if not isinstance(t, (int, np.integer)) or isinstance(t, bool) or t < 0:
+            raise ValueError(f"the optimizer step count must be an integer >= 0, got {t!r}")
+        object.__setattr__(self, "t", int(t))
+        if self.name not in _STATE_NAMES:
+            raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, got {self.name!r}")
+        if not isinstance(self.arrays, Mapping):
+            raise ValueError(f"optimizer state arrays must be a mapping, got "
+                             f"{type(self.arrays).__name__}")
+        unknown = sorted(set(map(str, self.arrays)) - set(_STATE_NAMES[self.name]))
+        if unknown:
+            raise ValueError(f"{self.name} has no state called {unknown} (it keeps "
+                             f"{list(_STATE_NAMES[self.name])})")
+        # Copies are taken here, once, so no caller can alias a live buffer.
+        frozen = {str(k): _frozen_copy(v) for k, v in self.arrays.items()}
+        object.__setattr__(self, "arrays", MappingProxyType(frozen))
+
+    def __repr__(self) -> str:
+        shapes = {k: v.shape for k, v in self.arrays.items()}
+        return f"OptimizerState(name={self.name!r}, t={self.t}, arrays={shapes})"
 
 
 class Optimizer:
@@ -46,9 +95,53 @@ class Optimizer:
     """
 
     prescaled = False
+    #: Registry name (see :data:`OPTIMIZERS`).
+    name = ""
+    #: Attributes holding per-parameter state that must survive a checkpoint;
+    #: everything else (``_tmp*``) is scratch space.
+    state_names: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         self.t = 0  # number of steps taken
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(t={self.t})"
+
+    def get_state(self) -> OptimizerState:
+        """A copy of the step count and state arrays (see :class:`OptimizerState`)."""
+        arrays = {k: getattr(self, k) for k in self.state_names
+                  if getattr(self, k, None) is not None}
+        return OptimizerState(self.name, self.t, arrays)
+
+    def set_state(self, state: OptimizerState, like: np.ndarray) -> None:
+        """Continue from ``state`` (copied); checks it all before changing anything.
+
+        Parameters
+        ----------
+        state : OptimizerState
+        like : ndarray of shape (n_params,)
+            The parameter vector the optimiser will update: every state array
+            must have its shape and dtype.
+
+        Raises
+        ------
+        ValueError
+            If ``state`` belongs to another optimiser or an array does not
+            match ``like``.
+        """
+        if state.name != self.name:
+            raise ValueError(f"the optimizer state is for {state.name!r}, but this "
+                             f"optimizer is {self.name!r}")
+        for k, a in state.arrays.items():
+            if a.shape != like.shape or a.dtype != like.dtype:
+                raise ValueError(f"{self.name} state {k!r} has shape {a.shape} and "
+                                 f"dtype {a.dtype}, but the parameters have shape "
+                                 f"{like.shape} and dtype {like.dtype}")
+        for k in self.state_names:
+            a = state.arrays.get(k)
+            # None: created as zeros at the next step, exactly like a fresh optimiser.
+            setattr(self, k, None if a is None else np.array(a, copy=True))
+        self.t = state.t
 
     def reset(self) -> None:
         """Forget all state (moments, velocities, step count)."""
@@ -94,6 +187,8 @@ class _Prescaled(Optimizer):
 class SGD(_Prescaled):
     """Plain stochastic gradient descent."""
 
+    name = "sgd"
+
     def step_prescaled(self, params: np.ndarray, lr_grad: np.ndarray) -> None:
         self.t += 1
         np.subtract(params, lr_grad, out=params)
@@ -101,6 +196,9 @@ class SGD(_Prescaled):
 
 class Momentum(_Prescaled):
     """SGD with classical (heavy-ball) momentum."""
+
+    name = "momentum"
+    state_names = ("velocity",)
 
     def __init__(self, momentum: float = 0.9) -> None:
         super().__init__()
@@ -118,6 +216,8 @@ class Momentum(_Prescaled):
 class Nesterov(Momentum):
     """SGD with Nesterov momentum (Sutskever et al., 2013 formulation)."""
 
+    name = "nesterov"
+
     def step_prescaled(self, params: np.ndarray, lr_grad: np.ndarray) -> None:
         self.t += 1
         v = self._state("velocity", params)
@@ -131,6 +231,9 @@ class Nesterov(Momentum):
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015, Algorithm 1) with bias-corrected moments."""
+
+    name = "adam"
+    state_names = ("m", "v")
 
     def __init__(self, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-8) -> None:
@@ -170,6 +273,9 @@ class Adam(Optimizer):
 class RMSprop(Optimizer):
     """RMSprop (Tieleman & Hinton, 2012)."""
 
+    name = "rmsprop"
+    state_names = ("s",)
+
     def __init__(self, rho: float = 0.9, epsilon: float = 1e-8) -> None:
         super().__init__()
         self.rho = rho
@@ -192,6 +298,9 @@ class RMSprop(Optimizer):
 
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "rmsprop")
+
+# What OptimizerState may hold for each optimiser (checked when it is built).
+_STATE_NAMES = {cls.name: cls.state_names for cls in (SGD, Momentum, Nesterov, Adam, RMSprop)}
 
 
 def make_optimizer(name: str, *, momentum: float = 0.9, beta_1: float = 0.9,

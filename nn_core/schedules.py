@@ -19,9 +19,10 @@ and is therefore a small object (:class:`ReduceOnPlateau`).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
-__all__ = ["SCHEDULES", "ReduceOnPlateau", "constant", "cosine", "invscaling",
-           "step"]
+__all__ = ["SCHEDULES", "PlateauState", "ReduceOnPlateau", "constant", "cosine",
+           "invscaling", "step"]
 
 SCHEDULES = ("constant", "step", "cosine", "invscaling", "plateau")
 
@@ -49,6 +50,30 @@ def invscaling(lr0: float, epoch: int, power_t: float = 0.5) -> float:
     return lr0 / (epoch + 1) ** power_t
 
 
+@dataclass(frozen=True)
+class PlateauState:
+    """What :class:`ReduceOnPlateau` remembers between epochs (for checkpoints)."""
+
+    lr: float  # the rate of the next epoch
+    best: float  # lowest monitored loss so far (inf before the first epoch)
+    bad_epochs: int  # epochs since ``best`` last improved
+
+    def __post_init__(self) -> None:
+        def real(v: object) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+        if not real(self.lr) or not math.isfinite(self.lr) or self.lr < 0:
+            raise ValueError(f"plateau learning rate must be finite and >= 0, got "
+                             f"{self.lr!r}")
+        if not real(self.best) or math.isnan(self.best) or self.best == -math.inf:
+            raise ValueError(f"plateau best loss must be a number or +inf, got "
+                             f"{self.best!r}")
+        if not isinstance(self.bad_epochs, int) or isinstance(self.bad_epochs, bool) \
+                or self.bad_epochs < 0:
+            raise ValueError(f"plateau bad_epochs must be an integer >= 0, got "
+                             f"{self.bad_epochs!r}")
+
+
 class ReduceOnPlateau:
     """Cut the learning rate when the monitored loss stops improving.
 
@@ -66,12 +91,26 @@ class ReduceOnPlateau:
 
     def __init__(self, lr0: float, decay: float = 0.5, patience: int = 5,
                  lr_min: float = 0.0) -> None:
-        self.lr = lr0
+        # A Python float whatever was passed, so a restored state (read back
+        # from JSON) continues with exactly the same arithmetic.
+        self.lr = float(lr0)
         self.decay = decay
         self.patience = patience
         self.lr_min = lr_min
         self.best = math.inf
         self.bad_epochs = 0
+
+    def __repr__(self) -> str:
+        return (f"ReduceOnPlateau(lr={self.lr:g}, best={self.best:g}, "
+                f"bad_epochs={self.bad_epochs})")
+
+    def get_state(self) -> PlateauState:
+        """The evolving part (rate, best loss, patience counter)."""
+        return PlateauState(float(self.lr), float(self.best), int(self.bad_epochs))
+
+    def set_state(self, state: PlateauState) -> None:
+        """Continue from ``state`` (validated when it was built)."""
+        self.lr, self.best, self.bad_epochs = state.lr, state.best, state.bad_epochs
 
     def update(self, loss: float) -> float:
         """Record the epoch's monitored loss; return the rate for the next epoch."""

@@ -14,23 +14,41 @@ eight matrix products):
   batch once per epoch.
 * The per-sample loss terms land in epoch-long buffers; the logarithm, mean and
   accuracy are computed once per epoch.
+
+Checkpoints: everything that evolves from epoch to epoch (weights, optimiser
+moments, the plateau schedule, the early-stopping tracker, the random
+generator, the clock and the records) lives on the :class:`Trainer`, never in
+locals of :meth:`Trainer.fit`, and :meth:`Trainer.fit` always returns at an
+epoch boundary. So :meth:`Trainer.checkpoint` taken after any epoch, restored
+into a new trainer with :meth:`Trainer.restore`, continues exactly as the
+original run would have (bytes: :mod:`nn_core.checkpoint`).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
 from .losses import cross_entropy
 from .network import Network
-from .optimizers import OPTIMIZERS, make_optimizer
-from .schedules import SCHEDULES, ReduceOnPlateau, constant, cosine, invscaling, step
+from .optimizers import OPTIMIZERS, OptimizerState, make_optimizer
+from .schedules import (
+    SCHEDULES,
+    PlateauState,
+    ReduceOnPlateau,
+    constant,
+    cosine,
+    invscaling,
+    step,
+)
 
-__all__ = ["DIVERGED_ADVICE", "EpochRecord", "TrainConfig", "TrainResult", "Trainer"]
+__all__ = ["DIVERGED_ADVICE", "Checkpoint", "EarlyStoppingState", "EpochRecord",
+           "TrainConfig", "TrainResult", "Trainer"]
 
 #: Shown whenever training diverges.
 DIVERGED_ADVICE = (
@@ -42,6 +60,21 @@ DIVERGED_ADVICE = (
 # (one NumPy call instead of one per batch); above it, rows are gathered per
 # batch so training never holds a second full copy of a large data set.
 _EPOCH_GATHER_BYTES = 16 * 2**20
+
+# The bit generators a checkpoint may name (numpy.random attributes): a closed
+# list, so a checkpoint read from bytes cannot make us look up anything else.
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+
+
+def _is_num(v: object) -> bool:
+    """A finite real number (bools excluded)."""
+    return isinstance(v, (int, float, np.integer, np.floating)) and \
+        not isinstance(v, bool) and math.isfinite(float(v))
+
+
+def _is_int(v: object) -> bool:
+    """An integer (bools excluded)."""
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 
 @dataclass(frozen=True)
@@ -76,12 +109,7 @@ class TrainConfig:
         def bad(name: str, rule: str) -> ValueError:
             return ValueError(f"{name} must be {rule}, got {getattr(self, name)!r}")
 
-        def is_num(v: object) -> bool:
-            return isinstance(v, (int, float, np.integer, np.floating)) and \
-                not isinstance(v, bool) and math.isfinite(float(v))
-
-        def is_int(v: object) -> bool:
-            return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+        is_num, is_int = _is_num, _is_int
 
         if self.optimizer not in OPTIMIZERS:
             raise bad("optimizer", f"one of {list(OPTIMIZERS)}")
@@ -158,6 +186,47 @@ class EpochRecord:
         d["grad_norms"] = list(self.grad_norms)
         return d
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> EpochRecord:
+        """Inverse of :meth:`to_dict`.
+
+        Raises
+        ------
+        ValueError
+            If a key is missing or unknown, or a value is not a finite number
+            of the right kind (``val_loss``/``val_accuracy`` may be ``None``).
+        """
+        if not isinstance(d, Mapping):
+            raise ValueError(f"an epoch record must be a mapping, got {type(d).__name__}")
+        names = [f.name for f in fields(cls)]
+        if set(d) != set(names):
+            raise ValueError(f"an epoch record needs exactly the keys {names}, got "
+                             f"{sorted(map(str, d))}")
+
+        def number(key: str) -> float:
+            if not _is_num(d[key]):
+                raise ValueError(f"epoch record {key} must be a finite number, got "
+                                 f"{d[key]!r}")
+            return float(d[key])
+
+        def norms(key: str) -> tuple[float, ...]:
+            v = d[key]
+            if not isinstance(v, (list, tuple)) or not all(_is_num(x) for x in v):
+                raise ValueError(f"epoch record {key} must be a list of finite numbers")
+            return tuple(float(x) for x in v)
+
+        epoch = d["epoch"]
+        if not _is_int(epoch) or epoch < 1:
+            raise ValueError(f"epoch record epoch must be an integer >= 1, got {epoch!r}")
+        return cls(epoch=int(epoch), train_loss=number("train_loss"),
+                   train_accuracy=number("train_accuracy"),
+                   val_loss=None if d["val_loss"] is None else number("val_loss"),
+                   val_accuracy=None if d["val_accuracy"] is None else number("val_accuracy"),
+                   learning_rate=number("learning_rate"), elapsed=number("elapsed"),
+                   epoch_seconds=number("epoch_seconds"),
+                   samples_per_second=number("samples_per_second"),
+                   weight_norms=norms("weight_norms"), grad_norms=norms("grad_norms"))
+
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -171,6 +240,186 @@ class TrainResult:
 
 
 Callback = Callable[[EpochRecord], "bool | None"]
+
+
+def _frozen_copy(a: np.ndarray) -> np.ndarray:
+    """A read-only copy, so a frozen dataclass holding it really is frozen."""
+    a = np.array(a, copy=True)
+    a.flags.writeable = False
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class EarlyStoppingState:
+    """The best-validation tracker of a :class:`Trainer` (for checkpoints).
+
+    It is kept whenever there are validation data (``TrainResult.best_epoch``
+    comes from it); ``best_params`` only with ``config.early_stopping``.
+    """
+
+    best_val: float = math.inf  # lowest validation loss so far (inf: none yet)
+    best_epoch: int | None = None  # the epoch that reached it
+    no_improve: int = 0  # epochs since it last improved by more than config.tol
+    best_params: np.ndarray | None = field(default=None, repr=False)  # (n_params,)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.best_val, (int, float)) or math.isnan(self.best_val) \
+                or self.best_val == -math.inf:
+            raise ValueError("early-stopping best_val must be a number or +inf, got "
+                             f"{self.best_val!r}")
+        if self.best_epoch is not None and (not _is_int(self.best_epoch)
+                                            or self.best_epoch < 1):
+            raise ValueError("early-stopping best_epoch must be None or an integer >= 1, "
+                             f"got {self.best_epoch!r}")
+        if (self.best_epoch is None) != math.isinf(self.best_val):
+            raise ValueError("early-stopping best_epoch and best_val must be both set "
+                             "or both unset")
+        if not _is_int(self.no_improve) or self.no_improve < 0:
+            raise ValueError("early-stopping no_improve must be an integer >= 0, got "
+                             f"{self.no_improve!r}")
+        if self.best_params is not None:
+            if self.best_epoch is None:
+                raise ValueError("early-stopping best_params without a best_epoch")
+            object.__setattr__(self, "best_params", _frozen_copy(self.best_params))
+
+
+class _EarlyStopping:
+    """Mutable best-validation tracker behind :class:`EarlyStoppingState`."""
+
+    def __init__(self, tol: float, keep_params: bool) -> None:
+        self.tol = tol
+        self.keep_params = keep_params  # only early stopping restores weights
+        self.best_val = math.inf
+        self.best_epoch: int | None = None
+        self.no_improve = 0
+        self.best_params: np.ndarray | None = None
+
+    def update(self, val_loss: float, epoch: int, params: np.ndarray) -> None:
+        """Record the validation loss of ``epoch`` (its weights are ``params``)."""
+        if val_loss < self.best_val - self.tol:
+            self.best_val, self.best_epoch, self.no_improve = val_loss, epoch, 0
+            if self.keep_params:
+                if self.best_params is None:
+                    self.best_params = params.copy()
+                else:
+                    np.copyto(self.best_params, params)
+        else:
+            self.no_improve += 1
+
+    def get_state(self) -> EarlyStoppingState:
+        return EarlyStoppingState(float(self.best_val), self.best_epoch, self.no_improve,
+                                  self.best_params)
+
+    def set_state(self, state: EarlyStoppingState) -> None:
+        self.best_val, self.best_epoch = state.best_val, state.best_epoch
+        self.no_improve = state.no_improve
+        self.best_params = None if state.best_params is None \
+            else np.array(state.best_params, copy=True)
+
+
+@dataclass(frozen=True, eq=False)
+class Checkpoint:
+    """A :class:`Trainer` at the end of epoch ``epoch``, ready to start the next.
+
+    Built by :meth:`Trainer.checkpoint`, used by :meth:`Trainer.restore`, turned
+    into bytes and back by :mod:`nn_core.checkpoint`. Arrays are read-only
+    copies. Construction checks that the parts agree with each other (sizes,
+    dtypes, the history's length) and raises ``ValueError`` otherwise; it does
+    not hold the training data or the :class:`TrainConfig`, which the caller
+    keeps (a resumed run must use the same ones to follow the same path).
+    """
+
+    epoch: int  # epochs completed; the resumed run starts with epoch + 1
+    layer_sizes: tuple[int, ...]  # (n_features, *hidden_layer_sizes, n_classes)
+    activation: str  # hidden activation of the network
+    dtype: str  # "float32" | "float64": of params and every state array
+    params: np.ndarray = field(repr=False)  # (n_params,) the weights training continues from
+    optimizer: OptimizerState = field(repr=False)  # moments / velocity and step count
+    plateau: PlateauState = field(repr=False)  # the plateau schedule's rate and counters
+    early_stopping: EarlyStoppingState = field(repr=False)
+    elapsed: float  # seconds of training so far (callbacks excluded)
+    rng_state: Mapping[str, Any] = field(repr=False)  # rng.bit_generator.state, JSON-able
+    history: tuple[EpochRecord, ...] = field(repr=False)  # every epoch so far, 1..epoch
+
+    def __post_init__(self) -> None:
+        parts = (("optimizer", OptimizerState), ("plateau", PlateauState),
+                 ("early_stopping", EarlyStoppingState))
+        for name, kind in parts:
+            if not isinstance(getattr(self, name), kind):
+                raise ValueError(f"checkpoint {name} must be a {kind.__name__}, got "
+                                 f"{type(getattr(self, name)).__name__}")
+        if not _is_int(self.epoch) or self.epoch < 0:
+            raise ValueError(f"checkpoint epoch must be an integer >= 0, got {self.epoch!r}")
+        sizes = self.layer_sizes
+        if not isinstance(sizes, tuple) or len(sizes) < 2 or \
+                not all(_is_int(n) and n >= 1 for n in sizes):
+            raise ValueError(f"checkpoint layer_sizes must be a tuple of >= 2 positive "
+                             f"integers, got {sizes!r}")
+        if not isinstance(self.activation, str):
+            raise ValueError(f"checkpoint activation must be a string, got {self.activation!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"checkpoint dtype must be 'float32' or 'float64', got "
+                             f"{self.dtype!r}")
+        if self.optimizer.name not in OPTIMIZERS:
+            raise ValueError(f"checkpoint optimizer must be one of {list(OPTIMIZERS)}, "
+                             f"got {self.optimizer.name!r}")
+        n_params = Network.count_parameters(sizes)
+        arrays = {"params": self.params, "best_params": self.early_stopping.best_params}
+        arrays.update({f"optimizer {k!r}": a for k, a in self.optimizer.arrays.items()})
+        for what, a in arrays.items():
+            if a is not None and (not isinstance(a, np.ndarray) or a.dtype != self.dtype
+                                  or a.shape != (n_params,)):
+                raise ValueError(
+                    f"checkpoint {what} must be a {self.dtype} vector of the "
+                    f"{n_params} parameters of layers {list(sizes)}, got "
+                    f"{getattr(a, 'dtype', type(a).__name__)} of shape "
+                    f"{getattr(a, 'shape', None)}")
+        best = self.early_stopping.best_epoch
+        if best is not None and best > self.epoch:
+            raise ValueError(f"checkpoint best epoch {best} is after its epoch {self.epoch}")
+        if not _is_num(self.elapsed) or self.elapsed < 0:
+            raise ValueError(f"checkpoint elapsed must be a finite number >= 0, got "
+                             f"{self.elapsed!r}")
+        if not isinstance(self.history, tuple) or \
+                not all(isinstance(r, EpochRecord) for r in self.history) or \
+                [r.epoch for r in self.history] != list(range(1, self.epoch + 1)):
+            raise ValueError(f"checkpoint history must be the EpochRecords of epochs 1 to "
+                             f"{self.epoch}, in order")
+        object.__setattr__(self, "params", _frozen_copy(self.params))
+        object.__setattr__(self, "rng_state", _checked_rng_state(self.rng_state))
+
+    def __repr__(self) -> str:
+        return (f"Checkpoint(epoch={self.epoch}, layer_sizes={self.layer_sizes}, "
+                f"activation={self.activation!r}, dtype={self.dtype!r}, "
+                f"optimizer={self.optimizer.name!r}, elapsed={self.elapsed:.3g})")
+
+
+def _jsonable(obj: Any) -> Any:
+    """``bit_generator.state`` with arrays as lists and NumPy scalars as Python ones."""
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _checked_rng_state(state: Any) -> dict[str, Any]:
+    """A JSON-able deep copy of a bit generator's state, proven loadable."""
+    name = state.get("bit_generator") if isinstance(state, Mapping) else None
+    if name not in _BIT_GENERATORS:
+        raise ValueError(f"checkpoint rng_state must be the state of one of the bit "
+                         f"generators {list(_BIT_GENERATORS)}, got "
+                         f"{name if name is not None else type(state).__name__!r}")
+    state = _jsonable(state)  # builds new containers: a deep copy
+    try:
+        # Loading it into a scratch generator is the only complete check.
+        getattr(np.random, name)().state = state
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError,
+            AttributeError) as exc:
+        raise ValueError(f"checkpoint rng_state is not a valid {name} state: {exc}") from None
+    return state
 
 
 def _check_arrays(network: Network, X: np.ndarray, y: np.ndarray,
@@ -220,8 +469,18 @@ class Trainer:
     ----------
     history : list of EpochRecord
         Every epoch trained so far, across calls to :meth:`fit`.
+    epoch : int
+        Epochs completed so far, across calls to :meth:`fit`.
     optimizer : nn_core.optimizers.Optimizer
         Keeps its state (moments, velocities) across calls to :meth:`fit`.
+
+    Notes
+    -----
+    All state lives on the trainer, so several calls to :meth:`fit` follow
+    the same path as one call with the same total number of epochs, and
+    :meth:`checkpoint` / :meth:`restore` carry a run across processes. That
+    includes the best-validation tracker: once early stopping has triggered,
+    later calls return at once.
     """
 
     def __init__(self, network: Network, config: TrainConfig | None = None,
@@ -241,7 +500,102 @@ class Trainer:
         self._elapsed = 0.0
         self._plateau = ReduceOnPlateau(config.learning_rate, config.lr_decay,
                                         config.lr_patience, config.lr_min)
+        self._early = _EarlyStopping(config.tol, keep_params=config.early_stopping)
+        # Set when fit handed back the best weights instead of the last ones:
+        # the weights training continues from (and a checkpoint holds).
+        self._live_params: np.ndarray | None = None
         self._stop_requested = False
+
+    def __repr__(self) -> str:
+        return (f"Trainer(epoch={self.epoch}/{self.config.epochs}, "
+                f"optimizer={self.config.optimizer!r}, layers={self.network.layer_sizes})")
+
+    @property
+    def remaining_epochs(self) -> int:
+        """Epochs still planned: ``config.epochs - epoch`` (at least 0).
+
+        What :meth:`fit` runs when it is not given ``epochs``.
+        """
+        return max(0, self.config.epochs - self.epoch)
+
+    # ---- checkpoints -----------------------------------------------------
+    def checkpoint(self) -> Checkpoint:
+        """The state at the end of the last completed epoch, as copies.
+
+        Call it between epochs: from a callback (which runs at the end of an
+        epoch, before anything of the next one is drawn) or after :meth:`fit`
+        returns (it always returns at an epoch boundary). Restoring it with
+        :meth:`restore` in a trainer built with the same network architecture
+        and :class:`TrainConfig`, then calling :meth:`fit` with the same data,
+        trains exactly as this trainer would.
+
+        Returns
+        -------
+        Checkpoint
+            If :meth:`fit` handed back the best epoch's weights (early
+            stopping), ``params`` are the last weights, the ones training
+            continues from; the best ones are in ``early_stopping``.
+        """
+        net = self.network
+        params = net.params if self._live_params is None else self._live_params
+        return Checkpoint(epoch=self.epoch, layer_sizes=net.layer_sizes,
+                          activation=net.activation, dtype=net.dtype.name, params=params,
+                          optimizer=self.optimizer.get_state(),
+                          plateau=self._plateau.get_state(),
+                          early_stopping=self._early.get_state(), elapsed=self._elapsed,
+                          rng_state=self.rng.bit_generator.state,
+                          history=tuple(self.history))
+
+    def restore(self, checkpoint: Checkpoint) -> None:
+        """Continue from ``checkpoint``: the next :meth:`fit` starts its epoch + 1.
+
+        Sets the network's parameters, the optimiser, the plateau schedule,
+        the early-stopping tracker, the state of this trainer's generator
+        (in place), ``epoch``, the elapsed time and ``history``. A following
+        ``fit(X, y, X_val, y_val)`` without ``epochs`` runs the
+        :attr:`remaining_epochs` of ``config.epochs``.
+
+        Parameters
+        ----------
+        checkpoint : Checkpoint
+            From :meth:`checkpoint` or :func:`nn_core.checkpoint.checkpoint_from_bytes`.
+
+        Raises
+        ------
+        ValueError
+            If the checkpoint does not fit this trainer: other layer sizes,
+            activation or dtype than the network, another optimizer than
+            ``config.optimizer``, or another bit generator than ``rng``'s.
+            Nothing is changed then.
+        """
+        cp = checkpoint
+        if not isinstance(cp, Checkpoint):
+            raise TypeError(f"restore needs a Checkpoint, got {type(cp).__name__}")
+        net = self.network
+        mismatches = [
+            (what, theirs, ours) for what, theirs, ours in (
+                ("layer sizes", list(cp.layer_sizes), list(net.layer_sizes)),
+                ("activation", cp.activation, net.activation),
+                ("dtype", cp.dtype, net.dtype.name),
+                ("optimizer", cp.optimizer.name, self.config.optimizer),
+                ("bit generator", cp.rng_state["bit_generator"],
+                 type(self.rng.bit_generator).__name__))
+            if theirs != ours]
+        if mismatches:
+            raise ValueError("the checkpoint does not fit this trainer: " + "; ".join(
+                f"its {what} is {theirs!r}, the trainer's is {ours!r}"
+                for what, theirs, ours in mismatches))
+        # Everything below was validated (here and when the Checkpoint was
+        # built), so the trainer is never left half-restored.
+        self.optimizer.set_state(cp.optimizer, net.params)
+        self._plateau.set_state(cp.plateau)
+        self._early.set_state(cp.early_stopping)
+        self.rng.bit_generator.state = cp.rng_state
+        np.copyto(net.params, cp.params)
+        self._live_params = None
+        self.epoch = cp.epoch
+        self._elapsed = cp.elapsed
+        self.history = list(cp.history)
 
     # ---- control ---------------------------------------------------------
     def request_stop(self) -> None:
@@ -268,7 +622,7 @@ class Trainer:
     # ---- training --------------------------------------------------------
     def fit(self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None = None,
             y_val: np.ndarray | None = None, epochs: int | None = None) -> TrainResult:
-        """Train for ``epochs`` epochs (default ``config.epochs``).
+        """Train for ``epochs`` more epochs (default: the rest of ``config.epochs``).
 
         Parameters
         ----------
@@ -280,7 +634,10 @@ class Trainer:
             Validation data: adds validation loss/accuracy to the records and
             is required for early stopping.
         epochs : int, optional
-            Epochs to run in this call.
+            Epochs to run in this call (>= 0). By default the
+            :attr:`remaining_epochs`, ``config.epochs - epoch``: all of them on
+            a new trainer, the rest after :meth:`restore` or after an earlier
+            call that stopped, none once the plan is done.
 
         Returns
         -------
@@ -288,7 +645,12 @@ class Trainer:
             ``status`` is ``"completed"``, ``"early_stopped"``, ``"stopped"``
             (by :meth:`request_stop` or a callback) or ``"diverged"`` (the
             loss became infinite or NaN; the weights of the last finite epoch
-            are restored, so predictions stay finite).
+            are restored, so predictions stay finite). A stop requested in
+            mid-epoch undoes that epoch's partial updates (weights, optimiser
+            and generator), so the trainer always ends at an epoch boundary,
+            in step with ``history``. With early stopping the network gets the
+            best epoch's weights; the next call (or :meth:`checkpoint`)
+            continues from the last ones.
         """
         cfg = self.config
         net = self.network
@@ -298,26 +660,39 @@ class Trainer:
             X_val, y_val = _check_arrays(net, X_val, y_val, "validation")
         elif cfg.early_stopping:
             raise ValueError("early_stopping needs validation data (X_val, y_val)")
-        n_epochs = cfg.epochs if epochs is None else int(epochs)
-        if n_epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {n_epochs}")
+        n_epochs = self.remaining_epochs if epochs is None else int(epochs)
+        if n_epochs < 0:
+            raise ValueError(f"epochs must be >= 0, got {n_epochs}")
 
         self._stop_requested = False
+        params, grads = net.params, net.grads
+        if self._live_params is not None:
+            # The last call handed back the best weights; resume from the last.
+            np.copyto(params, self._live_params)
+            self._live_params = None
+        early = self._early
+        status, message = "completed", f"Trained {n_epochs} epochs."
+        if n_epochs == 0:
+            message = (f"Nothing to train: {self.epoch} epochs done, "
+                       f"{cfg.epochs} planned.")
+        if cfg.early_stopping and early.no_improve >= cfg.n_iter_no_change:
+            # Triggered at the end of the last call's final epoch (e.g. the
+            # checkpoint was taken in that epoch's callback): stop as it would have.
+            n_epochs = 0
+            status = "early_stopped"
+            message = (f"Early stopping had already triggered after epoch {self.epoch}; "
+                       f"restored the weights of epoch {early.best_epoch}.")
+
         plan = _EpochPlan(net, X, y, min(cfg.batch_size, X.shape[0]),
                           cfg.dropout, self.rng, cfg.shuffle)
-        params, grads = net.params, net.grads
         opt = self.optimizer
+        bitgen = self.rng.bit_generator
         # Fold the learning rate into the output delta when the optimiser is
         # linear in lr * grad and nothing needs the unscaled gradient.
         fold = opt.prescaled and cfg.clip_norm is None
         l2 = net.weight_mask * cfg.alpha if cfg.alpha > 0 else None
         g_total = np.empty_like(params) if (l2 is not None or cfg.clip_norm) else None
         last_good = params.copy()
-        best_params = None
-        best_val = math.inf
-        best_epoch = None
-        no_improve = 0
-        status, message = "completed", f"Trained {n_epochs} epochs."
         records: list[EpochRecord] = []
 
         with np.errstate(over="ignore", invalid="ignore", divide="ignore",
@@ -326,8 +701,12 @@ class Trainer:
                 t0 = time.perf_counter()
                 lr = self.learning_rate_at(self.epoch)
                 gscale = lr if fold else 1.0
-                plan.start_epoch(gscale)
+                # The state a stop in mid-epoch rolls back to (the end of the
+                # last epoch), taken before start_epoch draws the shuffle.
                 np.copyto(last_good, params)
+                opt_before = opt.get_state()
+                rng_before = bitgen.state
+                plan.start_epoch(gscale)
                 l2_lr = l2 * lr if (fold and l2 is not None) else l2
                 # Bound methods looked up once: the loop body runs ~1,000 times/s.
                 train_batch = net.train_batch
@@ -363,8 +742,13 @@ class Trainer:
                         opt.step(params, g, lr)
                 t_batches = time.perf_counter() - t0
                 if not completed:
+                    np.copyto(params, last_good)
+                    opt.set_state(opt_before, params)
+                    bitgen.state = rng_before
                     status, message = "stopped", (
-                        f"Stopped by request during epoch {self.epoch + 1}.")
+                        f"Stopped by request during epoch {self.epoch + 1}; its partial "
+                        f"updates were undone, so the weights are those after epoch "
+                        f"{self.epoch}.")
                     break
 
                 train_loss, train_acc = plan.epoch_loss_and_accuracy()
@@ -403,12 +787,7 @@ class Trainer:
                     self._plateau.update(val_loss if has_val else train_loss)
 
                 if has_val:
-                    if val_loss < best_val - cfg.tol:
-                        best_val, best_epoch, no_improve = val_loss, self.epoch, 0
-                        if cfg.early_stopping:
-                            best_params = params.copy()
-                    else:
-                        no_improve += 1
+                    early.update(val_loss, self.epoch, params)
 
                 stop_cb = False
                 for cb in self.callbacks:
@@ -422,17 +801,18 @@ class Trainer:
                     status, message = "stopped", (
                         f"Stopped by request after epoch {self.epoch}.")
                     break
-                if cfg.early_stopping and no_improve >= cfg.n_iter_no_change:
+                if cfg.early_stopping and early.no_improve >= cfg.n_iter_no_change:
                     status = "early_stopped"
                     message = (f"Early stopping after epoch {self.epoch}: validation "
                                f"loss did not improve by {cfg.tol:g} for "
                                f"{cfg.n_iter_no_change} epochs; restored the weights "
-                               f"of epoch {best_epoch}.")
+                               f"of epoch {early.best_epoch}.")
                     break
 
-        if cfg.early_stopping and best_params is not None and status != "diverged":
-            np.copyto(params, best_params)
-        return TrainResult(status, message, len(records), best_epoch, tuple(records))
+        if cfg.early_stopping and early.best_params is not None and status != "diverged":
+            self._live_params = params.copy()
+            np.copyto(params, early.best_params)
+        return TrainResult(status, message, len(records), early.best_epoch, tuple(records))
 
 
 def _evaluate(net: Network, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -500,7 +880,12 @@ class _EpochPlan:
                                  self.true_logit[start:end]))
 
     def start_epoch(self, gscale: float) -> None:
-        """Shuffle and lay out this epoch's inputs and scaled targets."""
+        """Shuffle and lay out this epoch's inputs and scaled targets.
+
+        The trainer calls it at the top of each epoch, after the previous
+        epoch's callbacks: nothing random is drawn ahead, so a checkpoint taken
+        in a callback holds the generator exactly as the next epoch finds it.
+        """
         if self.shuffle:
             # A fresh permutation each epoch (not a reshuffle of the last one), so
             # N calls of one epoch consume randomness exactly like one call of N.
