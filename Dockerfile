@@ -1,8 +1,10 @@
 # Neural Network Playground - image for internal hosting.
 #   docker build -t nn-playground .
 #   docker run -p 8501:8501 nn-playground
-# Scale-out behind nginx: deploy/docker-compose.yml. tests/test_docker.py runs this
-# file's ENTRYPOINT and HEALTHCHECK for real (with its ENV) against the repository.
+#   docker run -p 8501:8501 -v nnpg-data:/data nn-playground   # keep runs (SQLite in /data)
+# Scale-out behind nginx, all replicas on one PostgreSQL: deploy/docker-compose.yml.
+# tests/test_docker.py runs this file's ENTRYPOINT and HEALTHCHECK for real (with its
+# ENV) against the repository.
 FROM python:3.12-slim
 
 # Headless Streamlit bound to all interfaces of the container, no usage statistics,
@@ -11,6 +13,8 @@ FROM python:3.12-slim
 # STREAMLIT_* variable can be overridden with `docker run -e`, e.g.
 # STREAMLIT_SERVER_PORT (the HEALTHCHECK follows it) or
 # STREAMLIT_SERVER_MAX_UPLOAD_SIZE (raise it together with NNPG_MAX_UPLOAD_MB).
+# The run store is a SQLite file in NNPG_DATA_DIR unless NNPG_DATABASE_URL names a
+# PostgreSQL database (several replicas must share one: deploy/docker-compose.yml).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -22,13 +26,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     STREAMLIT_SERVER_FILE_WATCHER_TYPE=none \
     OPENBLAS_NUM_THREADS=1 \
     OMP_NUM_THREADS=1 \
-    MKL_NUM_THREADS=1
+    MKL_NUM_THREADS=1 \
+    NNPG_DATA_DIR=/data
 
 # A numeric, unprivileged user (Kubernetes' runAsNonRoot can only verify a numeric
 # UID). It gets a home directory so libraries that cache under ~ have somewhere to
-# write; the application files stay owned by root and read-only for it.
+# write; the application files stay owned by root and read-only for it. /data (the
+# SQLite run store) is the one directory it owns; a named volume mounted there starts
+# with this ownership.
 RUN useradd --uid 10001 --user-group --create-home --home-dir /home/app \
-        --shell /usr/sbin/nologin app
+        --shell /usr/sbin/nologin app \
+    && install -d -o 10001 -g 10001 -m 0750 /data
 
 WORKDIR /app
 
@@ -38,6 +46,9 @@ RUN pip install --no-cache-dir -r requirements.txt
 
 # The application (.dockerignore keeps .venv, .git, tests and caches out).
 COPY . .
+
+# Declared after /data got its owner: build steps after VOLUME cannot change it.
+VOLUME ["/data"]
 
 USER 10001:10001
 

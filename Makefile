@@ -1,13 +1,17 @@
 # Two commands on a fresh machine:
 #   make run   - create .venv, install requirements.txt, start the app on http://localhost:8501
-#   make test  - create .venv, install requirements-dev.txt and Debian's chromium/nginx, run every test
+#   make test  - create .venv, install requirements-dev.txt and Debian's chromium/nginx/postgresql,
+#                run every test
+# The run store is a SQLite file under data/ unless NNPG_DATABASE_URL names a database;
+# the app applies its migrations at start-up.
+#   make migrate - apply them by hand to the database NNPG_DATABASE_URL (or data/) names
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8501
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench system-deps clean
+.PHONY: run test lint bench migrate system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,11 +26,13 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $(VENV)/.runtime $@
 
 # Browser tests use Debian's chromium (playwright cannot download browsers here);
-# the scale-out test puts Debian's nginx in front of two app processes.
+# the scale-out test puts Debian's nginx in front of two app processes; the store
+# tests start a throw-away cluster with Debian's postgresql (tests/postgres.py).
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && \
@@ -35,6 +41,9 @@ system-deps:
 
 run: $(VENV)/.runtime
 	$(BIN)/python -m streamlit run app.py --server.port $(PORT)
+
+migrate: $(VENV)/.runtime
+	$(BIN)/python -m playground.store upgrade
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -199,6 +199,20 @@ def test_environment(dockerfile: list[Instruction]) -> None:
     assert env["STREAMLIT_SERVER_ADDRESS"] == "0.0.0.0"
     for blas in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         assert env[blas] == "1", blas
+    # The SQLite run store lives in the data volume (no NNPG_DATABASE_URL baked in).
+    assert env["NNPG_DATA_DIR"] == "/data"
+    assert "NNPG_DATABASE_URL" not in env
+
+
+def test_data_volume_is_owned_by_the_app_user(dockerfile: list[Instruction]) -> None:
+    volume = one(dockerfile, "VOLUME")
+    assert exec_form(volume.args, "VOLUME") == [parse_env(dockerfile)["NNPG_DATA_DIR"]]
+    uid = one(dockerfile, "USER").args.split(":")[0]
+    # Created and given to the user before VOLUME (later build steps cannot change a
+    # volume's contents), so a new named volume starts owned by the app user.
+    creates = [i for i in dockerfile if i.keyword == "RUN"
+               and re.search(rf"install -d -o {uid} -g \d+( -m \d+)? /data\b", i.args)]
+    assert creates and creates[0].line < volume.line < one(dockerfile, "USER").line
 
 
 def test_entrypoint_and_healthcheck_are_exec_form(dockerfile: list[Instruction]) -> None:
@@ -353,10 +367,13 @@ def test_entrypoint_serves_trains_and_stops_on_sigterm(dockerfile: list[Instruct
     check = parse_healthcheck(one(dockerfile, "HEALTHCHECK").args)
     port = free_port()
     # The image's ENV, with the port moved to a free one and loopback only (also
-    # keeps Streamlit from looking up an external address).
+    # keeps Streamlit from looking up an external address); NNPG_DATA_DIR (the image's
+    # /data volume) moved to an empty directory, as a new volume would be.
     env = container_env(parse_env(dockerfile), tmp_path / "home",
-                        STREAMLIT_SERVER_PORT=str(port), STREAMLIT_SERVER_ADDRESS="127.0.0.1")
+                        STREAMLIT_SERVER_PORT=str(port), STREAMLIT_SERVER_ADDRESS="127.0.0.1",
+                        NNPG_DATA_DIR=str(tmp_path / "data"))
     (tmp_path / "home").mkdir()
+    (tmp_path / "data").mkdir()
 
     # Before the server runs, the health check must fail: it really asks this port.
     before = run_healthcheck(check, env)
