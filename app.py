@@ -1,7 +1,8 @@
 """Neural Network Playground: entry point.
 
-``streamlit run app.py`` (or ``make run``). Sets up the page, draws the
-sidebar controls shared by every page, and runs the selected page.
+``streamlit run app.py`` (or ``make run``). Sets up the page, finds this
+browser's workspace (its stored runs), draws the sidebar controls shared by
+every page, and runs the selected page.
 """
 
 import logging
@@ -9,6 +10,7 @@ import logging
 import streamlit as st
 
 from playground.ui import run_completed, sidebar
+from playground.workspace import current_workspace
 
 st.set_page_config(page_title="Neural Network Playground", page_icon=":material/neurology:",
                    layout="wide",
@@ -24,6 +26,7 @@ pages = [
 ]
 page = st.navigation(pages)
 try:
+    current_workspace()
     sidebar()
     page.run()
 except Exception:  # Streamlit's own control flow (rerun, stop) is not an Exception

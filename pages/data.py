@@ -7,7 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from playground import charts
-from playground.ui import config_from_state, dataset_or_error, guarded, upscale
+from playground.dataset_cache import dataset_or_error
+from playground.ui import config_from_state, guarded, upscale
 
 _PLOTLY = {"displaylogo": False}
 

@@ -6,24 +6,26 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from playground import export, live_charts
-from playground.jobs import ACTIVE, Snapshot
+from playground import bundle, export, live_charts
+from playground.dataset_cache import dataset_or_error
+from playground.jobs import Snapshot
+from playground.resources import get_runner, get_store, store_problem
+from playground.runs import RunView, run_snapshot, upload_bytes
+from playground.status import ACTIVE, Status
 from playground.ui import (
     EVAL_POLL_SECONDS,
     POLL_SECONDS,
     QUEUED_POLL_SECONDS,
-    RunView,
-    archive,
+    _on_train_again,
     config_from_state,
-    dataset_or_error,
+    current_view,
     guarded,
-    session_jobs,
 )
 
 _STATUS_ICON = {"queued": ":material/hourglass_top:", "running": ":material/model_training:",
                 "paused": ":material/pause_circle:", "done": ":material/check_circle:",
                 "stopped": ":material/stop_circle:", "diverged": ":material/warning:",
-                "failed": ":material/error:"}
+                "failed": ":material/error:", "interrupted": ":material/sync_problem:"}
 
 
 def _fmt_seconds(seconds: float | None) -> str:
@@ -51,7 +53,10 @@ def status_line(snap: Snapshot) -> None:
     elif snap.status == "running":
         st.info("Stopping..." if snap.stop_requested else "Training...", icon=icon)
     elif snap.status == "paused":
-        st.warning(f"Paused after epoch {snap.epoch}. Press Resume to continue.", icon=icon)
+        st.warning(f"Paused after epoch {snap.epoch}. Press Resume to continue; the run is "
+                   "stopped if it stays paused for long.", icon=icon)
+    elif snap.status == "interrupted":
+        st.warning(snap.message, icon=icon)
     elif snap.status == "done":
         text = snap.message
         if snap.records:
@@ -151,30 +156,29 @@ def boundary_or_gallery(view: RunView, snap: Snapshot) -> None:
                                        subtitle), "misclassified")
 
 
-def _snapshot(view: RunView) -> Snapshot | None:
-    snap = session_jobs().snapshot()
-    if snap is None or snap.job_id != view.job_id:
-        return None
-    return snap
+def _live(snap: Snapshot) -> bool:
+    """Is this snapshot the live state in this server's runner (fast refresh)?"""
+    return get_runner().snapshot(snap.job_id, watch=False) is not None
 
 
-def progress_panel(view: RunView, queued: bool = False) -> None:
+def progress_panel(view: RunView) -> None:
     """What changes every few hundred milliseconds: status, progress, curves.
 
-    ``queued``: drawn while the run waits for a worker (polled slowly); once it
-    starts, one full rerun switches to the fast refresh.
+    When the status changes (the run starts, pauses, finishes), one full rerun
+    redraws the buttons and picks the refresh rate for the new status.
     """
-    snap = _snapshot(view)
+    snap = run_snapshot(view)
     if snap is None:
-        st.warning("This run is no longer available (the connection was lost or the server "
-                   "restarted). Press Train to start again.")
+        st.warning("This run is no longer available (it was deleted, or the run store is "
+                   "unavailable). Press Train to start again.")
         return
-    if snap.finished and not view.archived:
-        archive(view, snap)
-        st.session_state["pause_requested"] = False
-        st.rerun()  # redraw everything once: buttons, downloads, no more polling
-    if queued and snap.status != "queued":
-        st.rerun()  # it started: poll at the training pace
+    ss = st.session_state
+    drawn = ss.get("_drawn")
+    if drawn is not None and drawn[0] == view.id and drawn[1] != snap.status:
+        # Started, paused, finished...: redraw everything once (buttons,
+        # downloads, the refresh rate that suits the new status).
+        ss["_drawn"] = (view.id, snap.status)
+        st.rerun()
     status_line(snap)
     progress(snap)
     headline(snap)
@@ -188,8 +192,8 @@ def progress_panel(view: RunView, queued: bool = False) -> None:
 
 
 def evaluation_panel(view: RunView) -> None:
-    """What changes with each test-set evaluation (refreshed every two seconds)."""
-    snap = _snapshot(view)
+    """What changes with each test-set evaluation (refreshed every three seconds)."""
+    snap = run_snapshot(view)
     if snap is None:
         return
     evaluation_view(view, snap)
@@ -206,13 +210,24 @@ def evaluation_panel(view: RunView) -> None:
                        "the vanishing-gradient problem: try sigmoid with 6 layers.")
 
 
+def _model_bytes(view: RunView, snap: Snapshot) -> bytes | None:
+    """The trained model: from the run store (read on click), or this server's memory."""
+    if snap.model is not None:
+        return snap.model
+    store = get_store()
+    return None if store is None else store.model(view.id)
+
+
 def downloads(view: RunView, snap: Snapshot) -> None:
-    if snap.model is None:
+    if snap.status in ACTIVE or (snap.model is None and not view.run.dataset_hash):
+        return
+    if snap.model is None and not (view.run.has_model or snap.status != Status.FAILED):
         return
     st.subheader("Export", divider="gray")
     labels = [str(c) for c in view.prepared.classes]
-    cols = st.columns(4)
-    cols[0].download_button("Model (.npz)", snap.model, "nn_playground_model.npz",
+    cols = st.columns(5)
+    cols[0].download_button("Model (.npz)", lambda: _model_bytes(view, snap) or b"",
+                            "nn_playground_model.npz",
                             "application/octet-stream", key="download_model", width="stretch",
                             help="Load with nn_core.NeuralNetworkClassifier.load(path); apply "
                                  "the stored scaling to new data first")
@@ -225,10 +240,17 @@ def downloads(view: RunView, snap: Snapshot) -> None:
                             "history.csv", "text/csv", key="download_history",
                             width="stretch")
     cols[3].download_button("Python script", export.reproduce_script(view.config,
-                                                                     view.batch_size),
+                                                                     view.run.batch_size),
                             "reproduce_run.py", "text/x-python", key="download_script",
                             width="stretch",
                             help="Retrains this run with nn_core and scikit-learn")
+    cols[4].download_button("Run bundle (.zip)",
+                            lambda: bundle.make_bundle(view, snap, _model_bytes(view, snap),
+                                                       upload_bytes(view)),
+                            f"run-{view.run.number}.zip", "application/zip",
+                            key="download_bundle", width="stretch",
+                            help="Model, settings and history in one file: open it again on "
+                                 "the Compare page, here or on another server")
 
 
 def intro() -> None:
@@ -248,29 +270,68 @@ def intro() -> None:
                "diverge.")
 
 
+def notices() -> None:
+    """Messages about this browser's runs: errors, deletions, the store's health."""
+    ss = st.session_state
+    error = ss.get("train_error")
+    if error:
+        st.error(error)
+    notice = ss.get("run_notice")
+    if notice:
+        st.info(notice, icon=":material/info:")
+    problem = store_problem()
+    if problem:
+        st.warning(f"{problem} Training still works, and runs are saved once the store is "
+                   "back.", icon=":material/cloud_off:")
+    if ss.pop("_recovered", False):
+        st.success("This browser now uses the recovered workspace: its runs are on the "
+                   "Compare page.", icon=":material/key:")
+    if ss.pop("_recover_error", False):
+        st.error("That recover link is not valid. Copy the whole link from the Compare page "
+                 "of the browser that has your runs.")
+
+
+def run_header(view: RunView) -> None:
+    cfg = view.config
+    run = view.run
+    st.caption(f"{run.name}: {view.dataset.name} · hidden {cfg.architecture} · "
+               f"{cfg.activation} · {cfg.optimizer} lr {cfg.learning_rate:g} · batch "
+               f"{run.batch_size} · {run.n_params:,} parameters · seed {cfg.seed}")
+    if not view.owned:
+        c1, c2 = st.columns([4, 1], vertical_alignment="center")
+        c1.info("A shared result: you are looking at someone else's run (read-only).",
+                icon=":material/visibility:")
+        c2.button("Train again", key="train_again", on_click=_on_train_again,
+                  args=(cfg,), icon=":material/content_copy:", width="stretch",
+                  help="Copy this run's settings into your sidebar")
+
+
 @guarded
 def page() -> None:
     st.title("Neural Network Playground")
-    error = st.session_state.get("train_error")
-    if error:
-        st.error(error)
-    view: RunView | None = st.session_state.get("current")
+    notices()
+    view = current_view()
     if view is None:
         intro()
         return
-    cfg = view.config
-    st.caption(f"Run {view.number}: {view.dataset.name} · hidden {cfg.architecture} · "
-               f"{cfg.activation} · {cfg.optimizer} lr {cfg.learning_rate:g} · batch "
-               f"{view.batch_size} · {view.n_params:,} parameters · seed {cfg.seed}")
+    run_header(view)
     st.toggle("Log-scale loss", key="loss_log", help="Show the loss curve on a log scale: "
               "late improvements stay visible")
-    snap = _snapshot(view)
-    if snap is not None and snap.status == "queued":
+    snap = run_snapshot(view)
+    status = snap.status if snap is not None else None
+    if status != st.session_state.get("_sidebar_status", status):
+        st.rerun()  # the status changed while the sidebar was drawn: draw both anew
+    st.session_state["_drawn"] = (view.id, status)
+    if snap is not None and snap.status in ACTIVE and not _live(snap):
+        # Trained by another replica (or waiting there): read from the store.
+        st.fragment(run_every=QUEUED_POLL_SECONDS)(guarded(progress_panel))(view)
+        st.fragment(run_every=EVAL_POLL_SECONDS)(guarded(evaluation_panel))(view)
+    elif snap is not None and snap.status == "queued":
         # Only the queue position changes: every page refresh costs the one
         # server process ~20 ms of CPU, and in a class most pages wait in line
         # (a 2-CPU server trains two runs at a time), so waiting pages poll slowly.
-        st.fragment(run_every=QUEUED_POLL_SECONDS)(guarded(progress_panel))(view, True)
-    elif snap is not None and snap.status in ACTIVE:
+        st.fragment(run_every=QUEUED_POLL_SECONDS)(guarded(progress_panel))(view)
+    elif snap is not None and snap.status in (Status.RUNNING,):
         # Two refresh rates: the curves move every few hundred milliseconds; the
         # evaluation only changes when the worker re-evaluates the test set, and
         # redrawing heatmaps, tables and images is what costs the browser most.

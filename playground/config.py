@@ -88,6 +88,25 @@ class RunConfig:
         d["units"] = list(self.units)
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        """Inverse of :meth:`to_dict`; unknown keys (a newer schema) are ignored,
+        missing ones take their defaults, values are cast to the defaults' types."""
+        default = cls()
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name not in d:
+                continue
+            value, like = d[f.name], getattr(default, f.name)
+            if f.name == "units":
+                value = tuple(int(u) for u in value)
+            elif f.name == "label_column":
+                value = None if value is None else str(value)
+            else:
+                value = type(like)(value)
+            values[f.name] = value
+        return cls(**values)
+
     def share_query(self) -> dict[str, str]:
         """URL query parameters that open this set-up in the playground.
 

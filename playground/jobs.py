@@ -1,10 +1,14 @@
 """Background training: a server-wide job runner and per-session handles.
 
 One :class:`JobRunner` per server process owns ``max_jobs`` warm worker
-processes (:mod:`playground.worker`), a FIFO queue, and the state of every job.
-Each browser session talks to it through its own :class:`SessionJobs` handle,
-which keeps at most one job alive: starting a new run stops the previous one,
-and releasing the handle (the session ended) cancels it.
+processes (:mod:`playground.worker`), a FIFO queue, and the live state of
+every job. A job's id is its run's id in the run store: the workers write the
+run's records, checkpoints and outcome there, so a job outlives the browser
+connection that started it. Nobody watching is the only thing that ends a job
+early: a job no page has shown for ``settings.abandon_seconds`` is stopped.
+
+A paused job does not hold a worker: it leaves with a checkpoint and is
+queued again by :meth:`JobRunner.resume`.
 
 Why processes: training is a pure-Python loop over small NumPy calls that holds
 the GIL; in a thread of the Streamlit server it would stall every other user's
@@ -12,8 +16,10 @@ page. In a worker process it only uses its own core.
 
 A background thread of the runner (the dispatcher) reads worker messages,
 updates job state, starts queued jobs on idle workers, and replaces workers
-that die. Pages never block on a worker: :meth:`JobRunner.snapshot` returns an
-immutable :class:`Snapshot` of what is known right now.
+that die; a second one (housekeeping) stops abandoned and long-paused jobs,
+beats this server's heartbeat in the store and marks the runs of dead servers
+interrupted. Pages never block on a worker: :meth:`JobRunner.snapshot`
+returns an immutable :class:`Snapshot` of what is known right now.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import itertools
+import logging
 import math
 import os
 import signal
@@ -42,20 +49,29 @@ from nn_core.network import Network
 from nn_core.training import EpochRecord, TrainConfig
 
 from .settings import Settings, load_settings
+from .status import ACTIVE, FINISHED, Status
+from .store import RunStore, StoreUnavailableError, interrupted_message
+from .store_writer import StoreWriter
 
-__all__ = ["ACTIVE", "FINISHED", "JobRefusedError", "JobRunner", "JobSpec", "SessionJobs",
-           "Snapshot", "estimate_seconds", "job_payload"]
+__all__ = ["ACTIVE", "FINISHED", "JobRefusedError", "JobRunner", "JobSpec", "Snapshot",
+           "estimate_seconds", "job_payload"]
 
-QUEUED, RUNNING, PAUSED = "queued", "running", "paused"
-DONE, STOPPED, DIVERGED, FAILED = "done", "stopped", "diverged", "failed"
-ACTIVE = frozenset({QUEUED, RUNNING, PAUSED})
-FINISHED = frozenset({DONE, STOPPED, DIVERGED, FAILED})
+log = logging.getLogger("playground.jobs")
+
+QUEUED, RUNNING, PAUSED = Status.QUEUED, Status.RUNNING, Status.PAUSED
+DONE, STOPPED, DIVERGED, FAILED = Status.DONE, Status.STOPPED, Status.DIVERGED, Status.FAILED
+INTERRUPTED = Status.INTERRUPTED
+#: Seconds between this server's heartbeats in the store, and between sweeps
+#: for runs of dead servers.
+HEARTBEAT_SECONDS = 5.0
 
 # Conservative single-core throughput used to refuse runs that would take hours:
 # effective FLOP/s of the training loop and fixed cost per mini-batch.
 _EST_FLOPS = 4e9
 _EST_BATCH_SECONDS = 60e-6
-# Finished jobs nobody collected (their session vanished) are dropped after this.
+# Finished jobs are dropped from memory after this (pages then read the store);
+# without a store, after an hour.
+_FINISHED_TTL_STORED = 120.0
 _FINISHED_TTL = 3600.0
 # A worker that died of one of these was stopped on purpose, not crashed.
 _SHUTDOWN_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
@@ -106,7 +122,7 @@ class Snapshot:
     """
 
     job_id: str
-    status: str  # queued | running | paused | done | stopped | diverged | failed
+    status: Status
     message: str
     queue_position: int | None  # 1 = next to start; None unless queued
     epochs_planned: int
@@ -143,9 +159,9 @@ class Snapshot:
 @dataclass
 class _Job:
     id: str
-    spec: JobSpec | None  # dropped once sent to a worker
+    spec: JobSpec | None  # kept until the job finishes (a paused job is queued again)
     epochs_planned: int
-    status: str = QUEUED
+    status: Status = QUEUED
     message: str = "Waiting for a free worker."
     records: list[EpochRecord] = field(default_factory=list)
     evaluation: dict[str, Any] | None = None
@@ -155,6 +171,9 @@ class _Job:
     finished_at: float | None = None
     worker: _Worker | None = None
     stop_requested: bool = False
+    checkpoint: bytes | None = None  # where a resumed job starts
+    watched: float = field(default_factory=time.monotonic)  # last shown by a page
+    paused_at: float | None = None
 
 
 @dataclass(eq=False)
@@ -190,14 +209,22 @@ def estimate_seconds(spec: JobSpec) -> float:
     return spec.train.epochs * per_epoch
 
 
-def job_payload(spec: JobSpec, progress_interval: float = 0.1,
-                eval_interval: float = 0.5) -> dict[str, Any]:
-    """The message body that tells a worker to train ``spec`` (see :mod:`playground.worker`)."""
+def job_payload(spec: JobSpec, progress_interval: float = 0.1, eval_interval: float = 0.5,
+                checkpoint: bytes | None = None, store_url: str | None = None,
+                server_id: str | None = None, checkpoint_seconds: float = 5.0
+                ) -> dict[str, Any]:
+    """The message body that tells a worker to train ``spec`` (see :mod:`playground.worker`).
+
+    ``checkpoint``: resume from these :mod:`nn_core.checkpoint` bytes;
+    ``store_url``: the run store the worker writes the run to (none: don't store).
+    """
     return {"network": spec.network, "train": spec.train, "seed": spec.seed,
             "X_train": spec.X_train, "y_train": spec.y_train, "X_val": spec.X_val,
             "y_val": spec.y_val, "X_test": spec.X_test, "y_test": spec.y_test,
             "classes": np.asarray(spec.classes), "grid": spec.grid, "meta": spec.meta,
-            "progress_interval": progress_interval, "eval_interval": eval_interval}
+            "progress_interval": progress_interval, "eval_interval": eval_interval,
+            "checkpoint": checkpoint, "store_url": store_url, "server_id": server_id,
+            "checkpoint_seconds": checkpoint_seconds}
 
 
 def _frozen(evaluation: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -221,14 +248,30 @@ class JobRunner:
         Seconds between progress messages of one job (throttle).
     eval_interval : float
         Seconds between test-set evaluations of one job.
+    store_url : str, optional
+        The run store (its schema already migrated). Workers write each job's
+        run there; without it jobs live in memory only (tests, benchmarks).
     """
 
     def __init__(self, settings: Settings | None = None, max_jobs: int | None = None,
-                 progress_interval: float = 0.1, eval_interval: float = 0.5) -> None:
+                 progress_interval: float = 0.1, eval_interval: float = 0.5,
+                 store_url: str | None = None) -> None:
         self.settings = settings or load_settings()
         self.max_jobs = max_jobs or self.settings.max_jobs
         self.progress_interval = progress_interval
         self.eval_interval = eval_interval
+        self.store_url = store_url
+        self.server_id: str | None = None
+        self._store: RunStore | None = None
+        self._writer: StoreWriter | None = None
+        if store_url is not None:
+            self._store = RunStore(store_url, migrate=False)
+            self._writer = StoreWriter(store_url, name="nnpg-runner-store")
+            try:
+                self.server_id = self._store.register_server()
+                self._store.interrupt_orphans(self.server_id)
+            except StoreUnavailableError as exc:
+                log.warning("run store unavailable at start-up: %s", exc)
         self._lock = threading.RLock()
         self._jobs: dict[str, _Job] = {}
         self._queue: deque[_Job] = deque()
@@ -238,19 +281,39 @@ class JobRunner:
         wake_r, wake_w = socket.socketpair()
         self._wake_r, self._wake_w = Connection(wake_r.detach()), Connection(wake_w.detach())
         self._ready = threading.Condition(self._lock)
+        self._stop_housekeeping = threading.Event()
         for _ in range(self.max_jobs):
             self._workers.append(self._spawn())
         self._thread = threading.Thread(target=self._dispatch_loop, name="nnpg-jobs",
                                          daemon=True)
         self._thread.start()
+        self._housekeeping = threading.Thread(target=self._housekeeping_loop,
+                                              name="nnpg-jobs-housekeeping", daemon=True)
+        self._housekeeping.start()
         # Streamlit exits normally on SIGTERM, so atexit stops the workers; a
         # weakref keeps the runner collectable in tests.
         ref = weakref.ref(self)
         atexit.register(lambda: (r := ref()) is not None and r.shutdown())
 
+    @property
+    def store_error(self) -> str | None:
+        """What is wrong with the run store while writes to it are failing."""
+        return None if self._writer is None else self._writer.error
+
     # ---- public API --------------------------------------------------------
-    def submit(self, spec: JobSpec) -> str:
+    def submit(self, spec: JobSpec, job_id: str | None = None, *,
+               checkpoint: bytes | None = None,
+               prior_records: tuple[EpochRecord, ...] = ()) -> str:
         """Queue a job; return its id.
+
+        Parameters
+        ----------
+        spec : JobSpec
+        job_id : str, optional
+            The run's id in the store (default: a new in-memory id).
+        checkpoint : bytes, optional
+            Resume from this :mod:`nn_core.checkpoint`; ``prior_records`` are
+            the epochs it already trained (shown until the job adds its own).
 
         Raises
         ------
@@ -265,8 +328,12 @@ class JobRunner:
             if len(self._queue) >= self.settings.max_queue:
                 raise JobRefusedError(f"The server is busy: {len(self._queue)} runs are already "
                                       "waiting. Try again in a minute.")
-            job = _Job(id=f"job-{next(self._ids)}", spec=spec,
-                       epochs_planned=spec.train.epochs)
+            job_id = job_id or f"job-{next(self._ids)}"
+            old = self._jobs.get(job_id)
+            if old is not None and old.status not in FINISHED and old.status != PAUSED:
+                raise JobRefusedError("This run is already training.")
+            job = _Job(id=job_id, spec=spec, epochs_planned=spec.train.epochs,
+                       checkpoint=checkpoint, records=list(prior_records))
             self._jobs[job.id] = job
             self._queue.append(job)
             self._assign()
@@ -297,36 +364,60 @@ class JobRunner:
                 "a smaller network or a larger batch size.")
 
     def pause(self, job_id: str) -> bool:
-        """Ask a running job to pause after its current epoch."""
-        return self._control(job_id, "pause", {RUNNING})
+        """Ask a running job to pause at the end of its epoch (it then frees its worker)."""
+        return self._control(job_id, ("pause", job_id), {RUNNING})
 
     def resume(self, job_id: str) -> bool:
-        """Resume a paused job."""
-        return self._control(job_id, "resume", {PAUSED, RUNNING})
+        """Queue a paused job again, from the checkpoint it paused at."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.status != PAUSED or job.spec is None:
+                return False
+            job.status, job.message, job.paused_at = QUEUED, "Waiting for a free worker.", None
+            job.stop_requested = False
+            self._queue.append(job)
+            self._assign()
+        self._store_write(lambda s: s.set_status(job_id, QUEUED, "Waiting for a free worker."))
+        return True
 
-    def stop(self, job_id: str) -> bool:
-        """Stop a job: a queued one is cancelled, a running one stops within a batch.
+    def stop(self, job_id: str, reason: str | None = None) -> bool:
+        """Stop a job: a queued or paused one at once, a running one within a batch.
 
+        ``reason`` (a sentence for the user) is added to the run's message.
         Returns False if the job is unknown or already finished.
         """
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None or job.status in FINISHED:
                 return False
-            if job.status == QUEUED:
-                self._queue.remove(job)
-                self._finish(job, STOPPED, "Cancelled before it started.")
+            if job.status in (QUEUED, PAUSED):
+                if job.status == QUEUED:
+                    self._queue.remove(job)
+                    text = "Cancelled before it started."
+                else:
+                    epoch = job.records[-1].epoch if job.records else 0
+                    text = f"Stopped while paused after epoch {epoch}."
+                if reason:
+                    text = f"{text[:-1]}: {reason}"
+                self._finish(job, STOPPED, text)
+                self._store_write(lambda s: s.set_status(job_id, STOPPED, text,
+                                                         finished_at=time.time()))
                 return True
             job.stop_requested = True
             worker = job.worker
-        return worker is not None and worker.send(("stop", job_id))
+        return worker is not None and worker.send(("stop", job_id, reason))
 
-    def snapshot(self, job_id: str) -> Snapshot | None:
-        """Immutable state of a job, or None if unknown (or forgotten)."""
+    def snapshot(self, job_id: str, watch: bool = True) -> Snapshot | None:
+        """Immutable state of a job, or None if unknown (or forgotten).
+
+        ``watch``: a page is showing it (keeps the job from being abandoned).
+        """
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None:
                 return None
+            if watch:
+                job.watched = time.monotonic()
             position = None
             if job.status == QUEUED:
                 position = next(i for i, j in enumerate(self._queue, 1) if j is job)
@@ -339,6 +430,13 @@ class JobRunner:
         self.stop(job_id)
         with self._lock:
             self._jobs.pop(job_id, None)
+
+    def drop_model(self, job_id: str) -> None:
+        """Free a finished job's model bytes (once the store holds them)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is not None and job.status in FINISHED:
+                job.model = None
 
     def stats(self) -> dict[str, int]:
         """Counts for monitoring: running, queued, workers alive."""
@@ -370,15 +468,24 @@ class JobRunner:
         return True
 
     def shutdown(self, timeout: float = 3.0) -> None:
-        """Stop every job and worker; returns when all worker processes have exited."""
+        """Stop every job and worker; returns when all worker processes have exited.
+
+        Running jobs are *interrupted*: their workers store the last records and
+        checkpoint, and the runs can be resumed after the restart.
+        """
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             workers = list(self._workers)
-            for job in list(self._queue):
-                self._finish(job, STOPPED, "The server is shutting down.")
+            queued = list(self._queue)
+            for job in queued:
+                self._finish(job, INTERRUPTED, interrupted_message(0))
             self._queue.clear()
+        self._stop_housekeeping.set()
+        for job in queued:
+            self._store_write(lambda s, j=job: s.set_status(
+                j.id, INTERRUPTED, interrupted_message(0), only_if=tuple(ACTIVE)))
         for w in workers:
             w.send(("shutdown",))
         deadline = time.monotonic() + timeout
@@ -401,9 +508,18 @@ class JobRunner:
         with self._lock:
             for job in self._jobs.values():
                 if job.status in ACTIVE:
-                    self._finish(job, STOPPED, "The server is shutting down.")
+                    epoch = job.records[-1].epoch if job.records else 0
+                    self._finish(job, INTERRUPTED, interrupted_message(epoch))
+        if self._writer is not None:
+            self._writer.close(timeout=2.0)
+        if self._store is not None:
+            self._store.close()
 
     # ---- internals -------------------------------------------------------
+    def _store_write(self, write: Any) -> None:
+        if self._writer is not None:
+            self._writer.submit(write)
+
     def _spawn(self) -> _Worker:
         """Start a fresh worker interpreter (``python -m playground.worker FD``).
 
@@ -429,19 +545,20 @@ class JobRunner:
         with contextlib.suppress(OSError):
             self._wake_w.send_bytes(b"x")
 
-    def _control(self, job_id: str, kind: str, allowed: set[str]) -> bool:
+    def _control(self, job_id: str, message: tuple, allowed: set[str]) -> bool:
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None or job.status not in allowed or job.worker is None:
                 return False
             worker = job.worker
-        return worker.send((kind, job_id))
+        return worker.send(message)
 
-    def _finish(self, job: _Job, status: str, message: str) -> None:
+    def _finish(self, job: _Job, status: Status, message: str) -> None:
         job.status = status
         job.message = message
         job.finished_at = time.time()
         job.spec = None
+        job.checkpoint = None
         if job.worker is not None:
             job.worker.job = None
             job.worker = None
@@ -457,7 +574,10 @@ class JobRunner:
             if worker.job is not None or not worker.alive():
                 continue
             job = self._queue.popleft()
-            payload = job_payload(job.spec, self.progress_interval, self.eval_interval)
+            payload = job_payload(job.spec, self.progress_interval, self.eval_interval,
+                                  checkpoint=job.checkpoint, store_url=self.store_url,
+                                  server_id=self.server_id,
+                                  checkpoint_seconds=self.settings.checkpoint_seconds)
             if not worker.send(("job", job.id, payload)):
                 self._queue.appendleft(job)
                 continue
@@ -465,14 +585,55 @@ class JobRunner:
             job.worker = worker
             job.status = RUNNING
             job.message = "Training."
-            job.started = time.time()
-            job.spec = None  # the worker has the data now
+            job.started = job.started or time.time()
 
     def _purge(self) -> None:
-        cutoff = time.time() - _FINISHED_TTL
+        cutoff = time.time() - (_FINISHED_TTL if self.store_url is None else _FINISHED_TTL_STORED)
         for job_id in [j.id for j in self._jobs.values()
                        if j.finished_at is not None and j.finished_at < cutoff]:
             del self._jobs[job_id]
+
+    def _housekeeping_loop(self) -> None:
+        """Abandoned and long-paused jobs, heartbeat, runs of dead servers."""
+        last_beat = 0.0
+        while not self._stop_housekeeping.wait(1.0):
+            try:
+                with self._lock:
+                    self._purge()
+                self._stop_unwatched()
+                if self._store is not None and time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+                    last_beat = time.monotonic()
+                    if self.server_id is None:
+                        self.server_id = self._store.register_server()
+                    self._store.heartbeat(self.server_id)
+                    self._store.interrupt_orphans(self.server_id)
+            except StoreUnavailableError as exc:
+                log.debug("housekeeping without the store: %s", exc)
+            except Exception:
+                log.exception("job housekeeping failed")
+
+    def _stop_unwatched(self) -> None:
+        s = self.settings
+        now = time.monotonic()
+        with self._lock:
+            unwatched = [j.id for j in self._jobs.values()
+                         if j.status in (QUEUED, RUNNING) and not j.stop_requested
+                         and now - j.watched > s.abandon_seconds]
+            expired = [j.id for j in self._jobs.values()
+                       if j.status == PAUSED and j.paused_at is not None
+                       and now - j.paused_at > s.max_pause_seconds]
+        if unwatched and self._store is not None:
+            # Another replica may be showing the run (it writes watched_at).
+            seen = self._store.watched(unwatched)
+            wall = time.time()
+            unwatched = [j for j in unwatched if wall - seen.get(j, 0.0) > s.abandon_seconds]
+        for job_id in unwatched:
+            log.info("stopping run %s: nobody watched it for %d s", job_id[:4] + "…",
+                     s.abandon_seconds)
+            self.stop(job_id, f"nobody was watching it for {s.abandon_seconds} s.")
+        for job_id in expired:
+            self.stop(job_id, f"it was paused for longer than {s.max_pause_seconds // 60} "
+                              "minutes. Press Resume to continue.")
 
     def _dispatch_loop(self) -> None:
         while True:
@@ -511,7 +672,7 @@ class JobRunner:
                 return
             job = self._jobs.get(message[1])
             if job is None or job.worker is not worker:
-                if kind in ("finished", "failed") and worker.job is not None \
+                if kind in ("finished", "failed", "paused") and worker.job is not None \
                         and worker.job.id == message[1]:
                     worker.job = None  # job was forgotten meanwhile
                 return
@@ -520,14 +681,18 @@ class JobRunner:
                 if message[3] is not None:
                     job.evaluation = _frozen(message[3])
             elif kind == "paused":
-                job.status, job.message = PAUSED, "Paused."
-            elif kind == "resumed":
-                job.status, job.message = RUNNING, "Training."
+                _, _, checkpoint, text = message
+                job.status, job.message = PAUSED, text
+                job.checkpoint = checkpoint
+                job.paused_at = time.monotonic()
+                worker.job = None
+                job.worker = None
             elif kind == "finished":
                 _, _, status, text, evaluation, model = message
                 job.evaluation = _frozen(evaluation)
-                job.model = model
-                self._finish(job, status, text)
+                # The worker stored the model: it does not stay in server memory.
+                job.model = model if self.store_url is None else None
+                self._finish(job, Status(status), text)
             elif kind == "failed":
                 self._finish(job, FAILED, message[2])
 
@@ -542,55 +707,19 @@ class JobRunner:
             if worker not in self._workers:
                 return
             if worker.job is not None:
-                self._finish(worker.job, FAILED,
-                             f"The training process stopped unexpectedly (exit code {code}). "
-                             "This can happen when the server runs out of memory: try a "
-                             "smaller network or data set, then train again.")
+                job = worker.job
+                text = (f"The training process stopped unexpectedly (exit code {code}). "
+                        "This can happen when the server runs out of memory: try a "
+                        "smaller network or data set, then train again.")
+                self._finish(job, FAILED, text)
+                self._store_write(lambda s: s.finish_run(job.id, FAILED, text, None, None))
             worker.conn.close()
             self._workers.remove(worker)
-            if self._closed or -code in _SHUTDOWN_SIGNALS:
+            if self._closed or code == 0 or -code in _SHUTDOWN_SIGNALS:
                 # Terminated on purpose (e.g. SIGTERM to the server's process
-                # group, which reaches the workers first): starting a new worker
+                # group, which reaches the workers first; a worker that gets it
+                # stores its run and exits with 0): starting a new worker
                 # now would only race the server's own shutdown. _assign() starts
                 # one later if work arrives and the server lives on.
                 return
             self._workers.append(self._spawn())  # a crash (e.g. killed when out of memory)
-
-
-class SessionJobs:
-    """One browser session's view of the runner: at most one job at a time.
-
-    Store it per session (``st.cache_resource(scope="session",
-    on_release=SessionJobs.release)``), never globally.
-    """
-
-    def __init__(self, runner: JobRunner) -> None:
-        self.runner = runner
-        self.job_id: str | None = None
-
-    def start(self, spec: JobSpec) -> str:
-        """Start a new run, stopping this session's previous one."""
-        self.runner.check(spec)  # refuse before touching the current run
-        if self.job_id is not None:
-            self.runner.forget(self.job_id)
-            self.job_id = None
-        self.job_id = self.runner.submit(spec)
-        return self.job_id
-
-    def pause(self) -> bool:
-        return self.job_id is not None and self.runner.pause(self.job_id)
-
-    def resume(self) -> bool:
-        return self.job_id is not None and self.runner.resume(self.job_id)
-
-    def stop(self) -> bool:
-        return self.job_id is not None and self.runner.stop(self.job_id)
-
-    def snapshot(self) -> Snapshot | None:
-        return None if self.job_id is None else self.runner.snapshot(self.job_id)
-
-    def release(self) -> None:
-        """The session ended: cancel its job and drop its state."""
-        if self.job_id is not None:
-            self.runner.forget(self.job_id)
-            self.job_id = None

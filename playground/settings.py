@@ -15,6 +15,14 @@ variable                   meaning                                  default
 ``NNPG_MAX_JOB_SECONDS``   longest estimated training time, s       3600
 ``NNPG_MAX_UPLOAD_MB``     largest CSV upload, MB                   5
 ``NNPG_MAX_SAMPLES``       most rows of an uploaded CSV             100000
+``NNPG_DATA_DIR``          directory of the SQLite run store        ``data``
+``NNPG_DATABASE_URL``      PostgreSQL URL (replaces SQLite)         (unset)
+``NNPG_ABANDON_SECONDS``   stop a run nobody watched this long, s   120
+``NNPG_CHECKPOINT_SECONDS`` seconds between stored checkpoints      5
+``NNPG_MAX_PAUSE_SECONDS`` stop a run paused for longer than, s     600
+``NNPG_MAX_RUNS_PER_WORKSPACE`` runs kept per workspace             200
+``NNPG_RETENTION_DAYS``    delete workspaces untouched this long    90
+``NNPG_DB_WARN_MB``        warn when the database grows past, MB    2000
 =========================  =======================================  ===========
 
 "Usable CPUs" respects the process's CPU affinity and a cgroup CPU quota (a
@@ -96,6 +104,21 @@ class Settings:
     max_job_seconds: int  # refuse runs estimated to take longer
     max_upload_mb: int  # refuse larger CSV files
     max_samples: int  # refuse CSV files with more rows
+    data_dir: str = "data"  # the SQLite run store lives here
+    database_url: str | None = None  # PostgreSQL instead of SQLite (never logged)
+    abandon_seconds: int = 120  # stop a run no page has shown for this long
+    max_pause_seconds: int = 600  # stop a run paused for longer than this
+    checkpoint_seconds: int = 5  # seconds between stored checkpoints of a run
+    max_runs_per_workspace: int = 200  # oldest unpinned runs beyond this are dropped
+    retention_days: int = 90  # workspaces nobody opened for this long are deleted
+    db_warn_mb: int = 2000  # the Compare page warns when the database is larger
+
+    @property
+    def store_url(self) -> str:
+        """SQLAlchemy URL of the run store (PostgreSQL if configured, else SQLite)."""
+        from .store import database_url
+
+        return database_url(self.data_dir, self.database_url)
 
 
 def load_settings() -> Settings:
@@ -110,4 +133,25 @@ def load_settings() -> Settings:
         max_job_seconds=_int_env("NNPG_MAX_JOB_SECONDS", 3600),
         max_upload_mb=_int_env("NNPG_MAX_UPLOAD_MB", 5),
         max_samples=_int_env("NNPG_MAX_SAMPLES", 100_000),
+        data_dir=os.environ.get("NNPG_DATA_DIR", "").strip() or "data",
+        database_url=_database_url_env(),
+        abandon_seconds=_int_env("NNPG_ABANDON_SECONDS", 120, minimum=5),
+        checkpoint_seconds=_int_env("NNPG_CHECKPOINT_SECONDS", 5),
+        max_pause_seconds=_int_env("NNPG_MAX_PAUSE_SECONDS", 600),
+        max_runs_per_workspace=_int_env("NNPG_MAX_RUNS_PER_WORKSPACE", 200),
+        retention_days=_int_env("NNPG_RETENTION_DAYS", 90),
+        db_warn_mb=_int_env("NNPG_DB_WARN_MB", 2000),
     )
+
+
+def _database_url_env() -> str | None:
+    raw = os.environ.get("NNPG_DATABASE_URL", "").strip()
+    if not raw:
+        return None
+    if not raw.startswith(("postgresql://", "postgresql+psycopg://", "sqlite:///")):
+        # The URL may hold a password: name the variable, never echo the value.
+        raise ValueError("NNPG_DATABASE_URL must start with postgresql+psycopg:// "
+                         "(or sqlite:/// for a file elsewhere)")
+    if raw.startswith("postgresql://"):
+        raw = "postgresql+psycopg://" + raw[len("postgresql://"):]
+    return raw

@@ -1,14 +1,10 @@
-"""Thin Streamlit helpers shared by ``app.py`` and the pages.
+"""The sidebar and its callbacks: the controls every page shares.
 
-State, in one place:
-
-* the job runner is one per server (``st.cache_resource``), the job handle one
-  per session (``st.cache_resource(scope="session")``, released when the
-  session ends, which cancels its job);
-* the sidebar widgets hold the configuration; they are bound to URL query
-  parameters, so the address bar is always a shareable link to the set-up;
-* ``st.session_state["current"]`` is the run on screen and
-  ``st.session_state["runs"]`` every finished run of the session (Compare page).
+* The sidebar widgets hold the configuration; they are bound to URL query
+  parameters, so the address bar is always a shareable link to the set-up.
+* The run on screen is ``st.session_state[VIEW]`` (a :class:`RunView`) and
+  ``run=<id>`` in the address bar; everything else about runs lives in the
+  run store and the job runner (:mod:`playground.runs`).
 """
 
 from __future__ import annotations
@@ -18,14 +14,12 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import streamlit as st
 
 from nn_core.network import Network
-from nn_core.training import EpochRecord, TrainConfig
 
 from .config import (
     ACTIVATIONS,
@@ -45,16 +39,30 @@ from .config import (
     fmt_clip,
     fmt_number,
 )
-from .datasets import Dataset, DatasetError, Prepared, csv_columns, load_builtin, parse_csv, prepare
-from .export import estimator_params, train_kwargs
-from .jobs import ACTIVE, JobRefusedError, JobRunner, JobSpec, SessionJobs, Snapshot
-from .settings import Settings, load_settings
+from .dataset_cache import current_dataset, dataset_or_error, upload_columns
+from .datasets import DatasetError
+from .jobs import JobRefusedError, Snapshot
+from .resources import get_settings
+from .runs import (
+    RunView,
+    _n_train,
+    open_run,
+    pause_run,
+    resume_run,
+    run_snapshot,
+    start_run,
+    stop_run,
+)
+from .status import ACTIVE, RESUMABLE, Status
+from .store import StoreUnavailableError
+from .workspace import known_workspace
 
 log = logging.getLogger("playground")
 
 #: Seconds between refreshes of the progress and curves while a job trains.
 POLL_SECONDS = 0.25
-#: Seconds between refreshes of a page whose run waits in the queue.
+#: Seconds between refreshes of a page whose run waits in the queue (or trains
+#: on another replica and is read from the store).
 QUEUED_POLL_SECONDS = 1.5
 #: Seconds between refreshes of the evaluation charts while a job trains (they
 #: cost the browser far more to redraw than the curves do).
@@ -62,37 +70,10 @@ EVAL_POLL_SECONDS = 3.0
 #: After Train, wait this long at most for the first epoch so the very first
 #: redraw already shows a point on the loss curve.
 FIRST_RECORD_WAIT = 0.3
-#: Finished runs kept per session for the Compare page.
-MAX_RUNS = 50
+#: Session-state key of the run on screen.
+VIEW = "view"
 _BIND: dict[str, Any] = {"bind": "query-params", "persist_state": "session"}
 _DEFAULT = RunConfig()
-
-
-# ---- shared resources -------------------------------------------------------
-@st.cache_resource(show_spinner=False)
-def get_settings() -> Settings:
-    return load_settings()
-
-
-@st.cache_resource(show_spinner=False, on_release=JobRunner.shutdown)
-def get_runner() -> JobRunner:
-    """The server's job runner (one per process, shared by every session).
-
-    Clearing the cache (or shutting the server down) stops its workers.
-    """
-    return JobRunner(get_settings())
-
-
-@st.cache_resource(scope="session", on_release=SessionJobs.release, show_spinner=False)
-def session_jobs() -> SessionJobs:
-    """This session's job handle; released (job cancelled) when the session ends."""
-    return SessionJobs(get_runner())
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def builtin_dataset(name: str, n_samples: int, noise: float, n_classes: int, seed: int
-                    ) -> Dataset:
-    return load_builtin(name, n_samples, noise, n_classes, seed)
 
 
 def guarded(render: Callable) -> Callable:
@@ -101,6 +82,10 @@ def guarded(render: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return render(*args, **kwargs)
+        except StoreUnavailableError as exc:
+            st.warning(f"{exc} Training still works; stored runs reappear when it is back.",
+                       icon=":material/cloud_off:")
+            return None
         except Exception:
             log.exception("rendering %s failed", render.__name__)
             st.error("Something went wrong while drawing this part of the page. Your runs "
@@ -109,108 +94,47 @@ def guarded(render: Callable) -> Callable:
     return wrapper
 
 
-# ---- runs -------------------------------------------------------------------
-@dataclass
-class RunView:
-    """The run shown on the Playground page."""
-
-    job_id: str
-    number: int
-    config: RunConfig
-    dataset: Dataset
-    prepared: Prepared
-    batch_size: int
-    n_params: int
-    layer_names: list[str]
-    archived: bool = False
-    started: float = field(default_factory=time.time)
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """A finished (or stopped) run, kept for the Compare page."""
-
-    number: int
-    config: RunConfig
-    status: str
-    message: str
-    records: tuple[EpochRecord, ...]
-    summary: dict | None  # final test-set evaluation (nn_core.metrics summary)
-    classes: tuple
-    model: bytes | None
-    batch_size: int
-    n_params: int
-    finished_at: float
-
-    @property
-    def name(self) -> str:
-        return f"Run {self.number}"
-
-
-def runs() -> list[RunRecord]:
-    return st.session_state.setdefault("runs", [])
-
-
-def archive(view: RunView, snap: Snapshot | None) -> None:
-    """Keep ``view``'s run in the session history (once)."""
-    if view.archived or snap is None:
-        return
-    view.archived = True
-    if not snap.records and snap.status != "diverged":
-        return  # cancelled before it trained: nothing to compare
-    history = runs()
-    history.append(RunRecord(
-        number=view.number, config=view.config,
-        status=snap.status if snap.finished else "stopped", message=snap.message,
-        records=snap.records, summary=snap.evaluation["summary"] if snap.evaluation else None,
-        classes=view.prepared.classes, model=snap.model, batch_size=view.batch_size,
-        n_params=view.n_params, finished_at=time.time()))
-    del history[:-MAX_RUNS]
-
-
-# ---- configuration ------------------------------------------------------------
-def _n_train(n: int, cfg: RunConfig) -> int:
-    """Training-set size after the test and validation splits (as scikit-learn rounds)."""
-    n_train = n - math.ceil(n * cfg.test_size / 100)
-    if cfg.val_size:
-        n_train -= math.ceil(n_train * cfg.val_size / 100)
-    return max(1, n_train)
-
-
-def current_dataset(cfg: RunConfig) -> Dataset:
-    """The data set the sidebar selects (raises DatasetError for a bad upload)."""
-    if cfg.dataset != "Upload CSV":
-        return builtin_dataset(cfg.dataset, cfg.n_samples, cfg.noise, cfg.n_classes, cfg.seed)
-    upload = st.session_state.get("csv_file")
-    if upload is None:
-        raise DatasetError("Choose a CSV file to upload: numeric feature columns and one "
-                           "label column (the last one unless you pick another).")
-    s = get_settings()
-    return uploaded_dataset(upload.getvalue(), upload.name, cfg.label_column,
-                            s.max_upload_mb * 2**20, s.max_samples)
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def uploaded_dataset(data: bytes, file_name: str, label_column: str | None, max_bytes: int,
-                     max_rows: int) -> Dataset:
-    """Parse an upload once per content and label choice (errors are not cached)."""
-    return parse_csv(data, label_column, max_bytes=max_bytes, max_rows=max_rows,
-                     name=f"Upload: {file_name}")
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def upload_columns(data: bytes, max_bytes: int) -> list[str]:
-    """Header of an upload, read once per content (the sidebar asks on every rerun)."""
-    return csv_columns(data, max_bytes)
-
-
-def dataset_or_error(cfg: RunConfig) -> Dataset | None:
-    """The selected data set, or ``None`` after showing what is wrong with it."""
-    try:
-        return current_dataset(cfg)
-    except DatasetError as exc:
-        st.error(str(exc), icon=":material/error:")
+# ---- the run on screen ----------------------------------------------------------
+def current_view() -> RunView | None:
+    """The run on screen: this session's, or the one the address bar names (``run=``)."""
+    ss = st.session_state
+    view: RunView | None = ss.get(VIEW)
+    wanted = st.query_params.get("run")
+    if view is not None and (wanted is None or wanted == view.id):
+        if wanted is None:
+            st.query_params["run"] = view.id
+        return view
+    if wanted is None:
         return None
+    try:
+        view = open_run(wanted, known_workspace())
+    except DatasetError as exc:
+        st.warning(f"This run's data cannot be loaded: {exc}")
+        view = None
+    if view is None:
+        del st.query_params["run"]
+        ss.pop(VIEW, None)
+        ss["train_error"] = ("That run does not exist (any more). Its owner may have "
+                             "deleted it.")
+        return None
+    ss[VIEW] = view
+    return view
+
+
+def show_run(view: RunView) -> None:
+    st.session_state[VIEW] = view
+    st.query_params["run"] = view.id
+
+
+def clear_run() -> None:
+    st.session_state.pop(VIEW, None)
+    if "run" in st.query_params:
+        del st.query_params["run"]
+
+
+def current_snapshot() -> Snapshot | None:
+    view = st.session_state.get(VIEW)
+    return None if view is None else run_snapshot(view)
 
 
 def config_from_state() -> RunConfig:
@@ -225,31 +149,13 @@ def config_from_state() -> RunConfig:
     return RunConfig(**values, units=units, label_column=ss.get("label_column"))
 
 
-def build_spec(cfg: RunConfig, ds: Dataset) -> tuple[JobSpec, Prepared, int]:
-    """Split and scale the data and describe the job; returns (spec, prepared, batch)."""
-    if cfg.early_stopping and cfg.val_size == 0:
-        raise DatasetError("Early stopping watches the validation loss: set the validation "
-                           "split above 0 % or turn early stopping off.")
-    prepared = prepare(ds, cfg.test_size, cfg.val_size, cfg.standardize, cfg.seed)
-    batch = min(cfg.batch_size, len(prepared.y_train))
-    train = TrainConfig(**train_kwargs(cfg, batch))
-    network = {"n_features": ds.X.shape[1], "hidden_layer_sizes": cfg.hidden_layer_sizes,
-               "n_classes": len(prepared.classes), "activation": cfg.activation,
-               "init": "auto", "dtype": "float32"}
-    meta = {"estimator": "NeuralNetworkClassifier", "params": estimator_params(cfg, batch),
-            "preprocessing": {"mean": prepared.mean.tolist(), "scale": prepared.scale.tolist(),
-                              "note": "apply (X - mean) / scale before predicting"},
-            "playground": cfg.to_dict()}
-    spec = JobSpec(network=network, train=train, seed=cfg.seed, X_train=prepared.X_train,
-                   y_train=prepared.y_train, X_val=prepared.X_val, y_val=prepared.y_val,
-                   X_test=prepared.X_test, y_test=prepared.y_test, classes=prepared.classes,
-                   grid=prepared.grid, meta=meta)
-    return spec, prepared, batch
-
-
-def layer_names(cfg: RunConfig, n_classes: int) -> list[str]:
-    hidden = [f"Layer {i + 1} ({u})" for i, u in enumerate(cfg.hidden_layer_sizes)]
-    return [*hidden, f"Output ({n_classes})"]
+def apply_config(cfg: RunConfig) -> None:
+    """Set the sidebar widgets to ``cfg`` (Train again, Reset). Call from a callback."""
+    values = {name: getattr(cfg, name) for name in WIDGET_FIELDS}
+    max_units = get_settings().max_units
+    for i, u in enumerate(cfg.units, start=1):
+        values[f"units_{i}"] = min(u, max_units)
+    st.session_state.update(values)
 
 
 # ---- callbacks (run before the script, so the widgets' state is current) -------
@@ -275,72 +181,91 @@ def run_completed() -> None:
     st.session_state["_runs_completed"] = st.session_state.get("_runs_completed", 0) + 1
 
 
+def _wait_for_first_record(run_id: str) -> None:
+    """Give a fast start a moment, so the first redraw already has a loss point."""
+    from .resources import get_runner
+
+    runner = get_runner()
+    deadline = time.monotonic() + FIRST_RECORD_WAIT
+    while time.monotonic() < deadline:
+        snap = runner.snapshot(run_id)
+        if snap is None or snap.records or snap.status not in (Status.QUEUED, Status.RUNNING):
+            return
+        if snap.status == Status.QUEUED and snap.queue_position:
+            return  # waiting for a worker: nothing to show soon
+        time.sleep(0.01)
+
+
 def _on_train() -> None:
     if _replayed_train():
         return
-    st.session_state.pop("train_error", None)
-    st.session_state["pause_requested"] = False
+    ss = st.session_state
+    ss.pop("train_error", None)
+    ss.pop("run_notice", None)
+    ss["pause_requested"] = False
+    view: RunView | None = ss.get(VIEW)
+    replacing = view.id if view is not None and view.owned else None
     try:
-        cfg = config_from_state()
-        ds = current_dataset(cfg)
-        spec, prepared, batch = build_spec(cfg, ds)
-        jobs = session_jobs()
-        view = st.session_state.get("current")
-        if view is not None:
-            archive(view, jobs.snapshot())  # keep the run being replaced
-        job_id = jobs.start(spec)
-        deadline = time.monotonic() + FIRST_RECORD_WAIT
-        while time.monotonic() < deadline:
-            snap = jobs.snapshot()
-            if snap is None or snap.records or snap.status not in ("queued", "running"):
-                break
-            if snap.status == "queued" and snap.queue_position:
-                break  # waiting for a worker: nothing to show soon
-            time.sleep(0.01)
+        new, dropped = start_run(config_from_state(), known_workspace(), replacing)
     except (DatasetError, JobRefusedError) as exc:
-        st.session_state["train_error"] = str(exc)
+        ss["train_error"] = str(exc)
+        return
+    except StoreUnavailableError as exc:
+        ss["train_error"] = str(exc)
         return
     except ValueError as exc:  # a setting the engine refuses
-        st.session_state["train_error"] = f"These settings cannot be trained: {exc}"
+        ss["train_error"] = f"These settings cannot be trained: {exc}"
         return
-    number = st.session_state.get("run_counter", 0) + 1
-    st.session_state["run_counter"] = number
-    st.session_state["current"] = RunView(
-        job_id=job_id, number=number, config=cfg, dataset=ds, prepared=prepared,
-        batch_size=batch, n_params=spec.n_params,
-        layer_names=layer_names(cfg, len(prepared.classes)))
+    if dropped:
+        limit = get_settings().max_runs_per_workspace
+        ss["run_notice"] = (f"Deleted {len(dropped)} of your oldest runs to stay within "
+                            f"{limit} runs per workspace: {', '.join(dropped)}. Pin a run "
+                            "on the Compare page to keep it.")
+    show_run(new)
+    _wait_for_first_record(new.id)
 
 
 def _on_pause(action: str) -> None:
-    jobs = session_jobs()
+    ss = st.session_state
+    view: RunView | None = ss.get(VIEW)
+    if view is None or not view.owned:
+        return
+    ss.pop("train_error", None)
     if action == "resume":
-        jobs.resume()
-        st.session_state["pause_requested"] = False
+        ss["pause_requested"] = False
+        try:
+            resume_run(view)
+        except (JobRefusedError, DatasetError, StoreUnavailableError) as exc:
+            ss["train_error"] = str(exc)
     else:
-        jobs.pause()
-        st.session_state["pause_requested"] = True
+        ss["pause_requested"] = pause_run(view.id)
 
 
 def _on_stop() -> None:
-    session_jobs().stop()
+    view: RunView | None = st.session_state.get(VIEW)
+    if view is not None and view.owned:
+        stop_run(view.id)
     st.session_state["pause_requested"] = False
+
+
+def _on_train_again(cfg: RunConfig) -> None:
+    """Copy a (shared) run's settings into this browser's controls."""
+    apply_config(cfg)
+    clear_run()
+    st.session_state["run_notice"] = ("The settings of that run are in the sidebar now: "
+                                      "press Train to train it in your own workspace.")
 
 
 def _on_reset() -> None:
     """Back to the tutorial set-up: stop the run, clear the view, default controls."""
-    jobs = session_jobs()
-    view = st.session_state.get("current")
-    if view is not None:
-        archive(view, jobs.snapshot())
-    jobs.release()
-    st.session_state.pop("current", None)
+    view: RunView | None = st.session_state.get(VIEW)
+    if view is not None and view.owned:
+        stop_run(view.id)
+    clear_run()
     st.session_state.pop("train_error", None)
+    st.session_state.pop("run_notice", None)
     st.session_state["pause_requested"] = False
-    defaults = {name: getattr(_DEFAULT, name) for name in WIDGET_FIELDS}
-    max_units = get_settings().max_units
-    for i, u in enumerate(_DEFAULT.units, start=1):
-        defaults[f"units_{i}"] = min(u, max_units)
-    st.session_state.update(defaults)
+    apply_config(_DEFAULT)
 
 
 # ---- sidebar ------------------------------------------------------------------
@@ -353,10 +278,13 @@ def _nearest(value: Any, options: list) -> Any:
 def sidebar() -> RunConfig:
     """Draw the controls; return the configuration they describe."""
     s = get_settings()
-    jobs = session_jobs()
-    snap = jobs.snapshot()
-    active = snap is not None and snap.status in ACTIVE
+    view = current_view()
+    snap = current_snapshot() if view is not None else None
+    owned = view is not None and view.owned and snap is not None
+    active = owned and snap.status in ACTIVE
+    resumable = owned and (snap.status in RESUMABLE or snap.status == Status.PAUSED)
     ss = st.session_state
+    ss["_sidebar_status"] = None if snap is None else snap.status
     with st.sidebar:
         c1, c2 = st.columns([3, 2], gap="small")
         c1.button("Train", key="train", type="primary", on_click=_on_train,
@@ -366,13 +294,21 @@ def sidebar() -> RunConfig:
                   width="stretch",
                   help="Stop, clear the view and restore the default (tutorial) settings")
         c1, c2 = st.columns([3, 2], gap="small")
-        paused = ss.get("pause_requested", False)
-        c1.button("Resume" if paused else "Pause", key="pause", on_click=_on_pause,
-                  args=("resume" if paused else "pause",),
-                  icon=":material/play_circle:" if paused else ":material/pause:",
-                  disabled=not active, width="stretch")
+        show_resume = resumable and snap.status != Status.RUNNING
+        pausing = ss.get("pause_requested", False) and active and snap.status == Status.RUNNING
+        c1.button("Resume" if show_resume else ("Pausing…" if pausing else "Pause"),
+                  key="pause", on_click=_on_pause,
+                  args=("resume" if show_resume else "pause",),
+                  icon=":material/play_circle:" if show_resume else ":material/pause:",
+                  disabled=not (show_resume or (active and snap.status == Status.RUNNING
+                                                and not pausing)),
+                  width="stretch",
+                  help="Resume continues from the last checkpoint" if show_resume else
+                       "Pause at the end of this epoch; the run keeps its place")
         c2.button("Stop", key="stop", on_click=_on_stop, icon=":material/stop:",
                   disabled=not active, width="stretch")
+        if snap is not None and snap.status == Status.PAUSED:
+            ss["pause_requested"] = False
 
         st.subheader("Data", divider="gray")
         dataset = st.selectbox("Dataset", DATASETS, index=0, key="dataset", **_BIND)

@@ -2,25 +2,35 @@
 
 Each worker is a fresh Python interpreter started by :mod:`playground.jobs`
 as ``python -m playground.worker FD`` (FD: its end of a socket pair) and kept
-warm between jobs. It imports NumPy and the
-engine only (no Streamlit, Plotly or scikit-learn) and limits BLAS to one
-thread, so N workers use N cores and never stall the web server's GIL.
+warm between jobs. It imports NumPy, the engine and the run store only (no
+Streamlit, Plotly or scikit-learn) and limits BLAS to one thread, so N workers
+use N cores and never stall the web server's GIL.
 
 Protocol over the duplex pipe (tuples; the first item is the kind):
 
 server -> worker
-    ``("job", job_id, payload)``, ``("pause", job_id)``, ``("resume", job_id)``,
-    ``("stop", job_id)``, ``("shutdown",)``
+    ``("job", job_id, payload)``, ``("pause", job_id)``,
+    ``("stop", job_id, reason | None)``, ``("shutdown",)``
 worker -> server
     ``("ready", pid)``,
     ``("progress", job_id, [EpochRecord, ...], evaluation | None)``,
-    ``("paused", job_id)``, ``("resumed", job_id)``,
+    ``("paused", job_id, checkpoint_bytes, message)`` (the job left the worker),
     ``("finished", job_id, status, message, evaluation, model_bytes)``,
     ``("failed", job_id, message)``
 
+The pipe carries what the pages show live; the run store gets the same
+records in batches (at least once a second), a checkpoint every
+``checkpoint_seconds``, and the outcome, written by the worker itself on a
+background thread (:class:`playground.store_writer.StoreWriter`), so neither
+training nor the web server waits for the database.
+
+A paused job does not hold its worker: it stops at the end of its epoch,
+stores a checkpoint and leaves; Resume queues it again from there.
+
 A reader thread receives every message, so stop and pause take effect while
 the main thread trains; if the server's end of the pipe closes (the server
-died), the worker exits at once instead of lingering as an orphan.
+died) or SIGTERM arrives, the worker stops its job, stores what it has (the
+run is then *interrupted*, resumable) and exits instead of lingering.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ from __future__ import annotations
 import math
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -39,14 +50,20 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from nn_core import metrics
+from nn_core.checkpoint import checkpoint_from_bytes, checkpoint_to_bytes
 from nn_core.io import dumps
 from nn_core.losses import cross_entropy, softmax
 from nn_core.network import Network
 from nn_core.training import EpochRecord, Trainer
 
-from .jobs import DIVERGED, DONE, STOPPED
+from .status import Status
+from .store import interrupted_message
+from .store_writer import StoreWriter
 
 __all__ = ["evaluate", "worker_main"]
+
+#: Seconds between batches of epoch records written to the store.
+STORE_INTERVAL = 1.0
 
 
 class _Control:
@@ -55,21 +72,20 @@ class _Control:
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
         self.stop = False
-        self.running = threading.Event()  # cleared while paused
-        self.running.set()
+        self.stop_reason: str | None = None  # a message for the user, or None (Stop pressed)
+        self.pause = False  # stop at the end of this epoch, keep a checkpoint
+        self.interrupted = False  # the server or the worker is going away
         self.trainer: Trainer | None = None
 
-    def pause(self) -> None:
-        self.running.clear()
+    def request_pause(self) -> None:
+        self.pause = True
 
-    def resume(self) -> None:
-        self.running.set()
-
-    def request_stop(self) -> None:
+    def request_stop(self, reason: str | None = None, interrupted: bool = False) -> None:
         self.stop = True
+        self.stop_reason = reason
+        self.interrupted = self.interrupted or interrupted
         if self.trainer is not None:
             self.trainer.request_stop()
-        self.running.set()  # wake a paused job so it can stop
 
 
 def evaluate(network: Network, X: np.ndarray, y: np.ndarray, epoch: int,
@@ -102,25 +118,84 @@ def evaluate(network: Network, X: np.ndarray, y: np.ndarray, epoch: int,
     return out
 
 
-def _run_job(send, job_id: str, payload: dict[str, Any], control: _Control) -> None:
+class _RunWrites:
+    """What one job writes to the store, throttled (no-op without a store)."""
+
+    def __init__(self, writer: StoreWriter | None, run_id: str) -> None:
+        self.writer = writer
+        self.run_id = run_id
+        self.records: list[EpochRecord] = []
+        self.evaluation: dict[str, Any] | None = None
+        self.last = time.monotonic()
+
+    def add(self, record: EpochRecord, evaluation: dict[str, Any] | None) -> None:
+        if self.writer is None:
+            return
+        self.records.append(record)
+        if evaluation is not None:
+            self.evaluation = evaluation
+        if time.monotonic() - self.last >= STORE_INTERVAL:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.writer is None or not (self.records or self.evaluation is not None):
+            return
+        records, evaluation, run_id = list(self.records), self.evaluation, self.run_id
+        self.records.clear()
+        self.evaluation = None
+        self.last = time.monotonic()
+        self.writer.submit(lambda s: s.add_records(run_id, records, evaluation))
+
+    def do(self, write: Any, key: str | None = None) -> None:
+        if self.writer is not None:
+            self.writer.submit(write, None if key is None else (key, self.run_id))
+
+
+def _build(payload: dict[str, Any], control: _Control,
+           on_epoch: Any) -> tuple[Network, Trainer, int]:
+    """Network and trainer of a job, restored from its checkpoint if it has one."""
     spec = payload["network"]
     rng = np.random.default_rng(payload["seed"])
     network = Network(spec["n_features"], spec["hidden_layer_sizes"], spec["n_classes"],
                       spec["activation"], spec["init"], spec["dtype"], rng)
+    trainer = Trainer(network, payload["train"], rng, [on_epoch])
+    start_epoch = 0
+    if payload.get("checkpoint") is not None:
+        checkpoint = checkpoint_from_bytes(payload["checkpoint"])
+        trainer.restore(checkpoint)
+        start_epoch = checkpoint.epoch
+    control.trainer = trainer
+    return network, trainer, start_epoch
+
+
+def _run_job(send: Any, job_id: str, payload: dict[str, Any], control: _Control,
+             writer: StoreWriter | None = None) -> None:
     X_tr, y_tr = payload["X_train"], payload["y_train"]
     X_val, y_val = payload.get("X_val"), payload.get("y_val")
     X_te, y_te = payload["X_test"], payload["y_test"]
     grid = payload.get("grid")
+    epochs = payload["train"].epochs
     progress_interval = payload.get("progress_interval", 0.1)
     eval_interval = payload.get("eval_interval", 0.5)
+    checkpoint_interval = payload.get("checkpoint_seconds", 5.0)
+    store = _RunWrites(writer, job_id)
     pending: list[EpochRecord] = []
-    clock = {"send": -math.inf, "eval": -math.inf}
+    clock = {"send": -math.inf, "eval": -math.inf, "checkpoint": time.monotonic()}
+    paused: list[bytes] = []  # the checkpoint taken when a pause stopped the job
 
     def flush(evaluation: dict | None = None) -> None:
         if pending or evaluation is not None:
             send(("progress", job_id, list(pending), evaluation))
             pending.clear()
             clock["send"] = time.monotonic()
+
+    def save_checkpoint() -> bytes:
+        checkpoint = trainer.checkpoint()
+        data = checkpoint_to_bytes(checkpoint)
+        store.flush()  # records first: a checkpoint never runs ahead of the curves
+        store.do(lambda s: s.save_checkpoint(job_id, checkpoint.epoch, data), "checkpoint")
+        clock["checkpoint"] = time.monotonic()
+        return data
 
     def on_epoch(record: EpochRecord) -> bool:
         pending.append(record)
@@ -134,31 +209,50 @@ def _run_job(send, job_id: str, payload: dict[str, Any], control: _Control) -> N
         # the server (500 epochs of Digits take ~1.5 s, ~15 messages).
         if evaluation is not None or now - clock["send"] >= progress_interval:
             flush(evaluation)
-        if not control.running.is_set() and not control.stop:
-            flush()
-            send(("paused", job_id))
-            control.running.wait()
-            send(("resumed", job_id))
+        store.add(record, evaluation)
+        if control.pause and not control.stop and record.epoch < epochs:
+            paused.append(save_checkpoint())
+            return True
+        if now - clock["checkpoint"] >= checkpoint_interval and record.epoch < epochs:
+            save_checkpoint()
         return control.stop
 
-    trainer = Trainer(network, payload["train"], rng, [on_epoch])
-    control.trainer = trainer
-    epoch = 0  # the last epoch trained
+    network, trainer, start_epoch = _build(payload, control, on_epoch)
+    store.do(lambda s: s.set_status(job_id, Status.RUNNING, "Training.",
+                                    started_at=time.time(), server_id=payload.get("server_id")))
+    epoch = start_epoch  # the last epoch trained
     if control.stop:  # stopped before it began
-        result_status, message = STOPPED, "Stopped before the first epoch."
+        result_status, message = Status.STOPPED, "Stopped before the first epoch."
     else:
-        result = trainer.fit(X_tr, y_tr, X_val, y_val)
-        epoch = trainer.history[-1].epoch if trainer.history else 0
-        result_status = {"completed": DONE, "early_stopped": DONE, "stopped": STOPPED,
-                         "diverged": DIVERGED}[result.status]
+        result = trainer.fit(X_tr, y_tr, X_val, y_val, epochs=epochs - start_epoch)
+        epoch = trainer.history[-1].epoch if trainer.history else start_epoch
+        result_status = {"completed": Status.DONE, "early_stopped": Status.DONE,
+                         "stopped": Status.STOPPED, "diverged": Status.DIVERGED}[result.status]
         message = result.message
-        if result_status == STOPPED:
+        if start_epoch and result.status == "completed":
+            message = f"Trained {epochs} epochs (resumed after epoch {start_epoch})."
+        if result_status == Status.STOPPED:
             # The engine says whether a callback or a flag stopped it; the user
-            # pressed Stop either way.
-            message = f"Stopped after epoch {epoch} of {payload['train'].epochs}."
+            # pressed Stop either way (or the server stopped it, with a reason).
+            message = f"Stopped after epoch {epoch} of {epochs}."
+            if control.stop_reason:
+                message = f"{message[:-1]}: {control.stop_reason}"
     flush()
+    if result_status == Status.STOPPED and not paused and start_epoch <= epoch < epochs:
+        # The engine ends a stopped fit at the last whole epoch: checkpoint it,
+        # so Resume (after a Stop or an interruption) continues exactly here.
+        save_checkpoint()
+    store.flush()
+    if paused and not control.stop:
+        text = f"Paused after epoch {epoch}. Press Resume to continue."
+        store.do(lambda s: s.set_status(job_id, Status.PAUSED, text))
+        send(("paused", job_id, paused[-1], text))
+        return
+    if control.interrupted:
+        result_status, message = Status.INTERRUPTED, interrupted_message(epoch)
     evaluation = evaluate(network, X_te, y_te, epoch, grid)
     model = dumps(network, np.asarray(payload["classes"]), payload.get("meta", {}))
+    store.do(lambda s: s.finish_run(job_id, result_status, message, evaluation, model))
     send(("finished", job_id, result_status, message, evaluation, model))
 
 
@@ -168,52 +262,82 @@ def worker_main(conn: Connection) -> None:
     send_lock = threading.Lock()
     jobs: queue.Queue = queue.Queue()
     current: dict[str, _Control] = {}
+    writers: dict[str, StoreWriter] = {}
+
+    def writer_for(url: str | None) -> StoreWriter | None:
+        if url is None:
+            return None
+        if url not in writers:
+            writers[url] = StoreWriter(url, name="nnpg-worker-store")
+        return writers[url]
 
     def send(message: tuple) -> None:
-        with send_lock:
-            conn.send(message)
+        try:
+            with send_lock:
+                conn.send(message)
+        except (OSError, ValueError):
+            pass  # the server is gone; the store still gets the results
+
+    def interrupt_all() -> None:
+        for control in list(current.values()):
+            control.request_stop(interrupted=True)
+        jobs.put(None)
 
     def reader() -> None:
         while True:
             try:
                 message = conn.recv()
             except (EOFError, OSError):
-                os._exit(0)  # the server is gone: never outlive it
+                interrupt_all()  # the server is gone: store what we have, then exit
+                return
             kind = message[0]
             if kind == "job":
                 current[message[1]] = _Control(message[1])
                 jobs.put(message)
             elif kind == "shutdown":
-                for control in list(current.values()):
-                    control.request_stop()
-                jobs.put(None)
+                interrupt_all()
                 return
-            elif kind in ("pause", "resume", "stop"):
+            elif kind in ("pause", "stop"):
                 control = current.get(message[1])
-                if control is not None:
-                    {"pause": control.pause, "resume": control.resume,
-                     "stop": control.request_stop}[kind]()
+                if control is None:
+                    continue
+                if kind == "pause":
+                    control.request_pause()
+                else:
+                    control.request_stop(message[2] if len(message) > 2 else None)
 
+    # SIGTERM reaches the workers with the server's process group: stop like a
+    # shutdown, so the interrupted run keeps its last records and checkpoint.
+    signal.signal(signal.SIGTERM, lambda *_: interrupt_all())
     threading.Thread(target=reader, name="nnpg-worker-reader", daemon=True).start()
     send(("ready", os.getpid()))
     while (message := jobs.get()) is not None:
         _, job_id, payload = message
-        control = current[job_id]
+        control = current.get(job_id) or _Control(job_id)
+        writer = writer_for(payload.get("store_url"))
         try:
             with np.errstate(all="ignore"):
-                _run_job(send, job_id, payload, control)
+                _run_job(send, job_id, payload, control, writer)
         except Exception as exc:  # report, keep serving
             traceback.print_exc(file=sys.stderr)
-            send(("failed", job_id, f"Training failed: {type(exc).__name__}: {exc}"))
+            text = f"Training failed: {type(exc).__name__}: {exc}"
+            if writer is not None:
+                writer.submit(lambda s, t=text, j=job_id: s.finish_run(j, Status.FAILED, t,
+                                                                        None, None))
+            send(("failed", job_id, text))
         finally:
             current.pop(job_id, None)
+    for writer in writers.values():
+        writer.close(timeout=3.0)
 
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m playground.worker FD``: serve jobs over the socket ``FD``."""
     args = sys.argv[1:] if argv is None else argv
     worker_main(Connection(int(args[0])))
+    os._exit(0)  # daemon threads (reader) must not keep the process alive
 
 
 if __name__ == "__main__":
     main()
+

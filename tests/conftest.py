@@ -1,5 +1,6 @@
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Lets scikit-learn's estimator checks include check_array_api_input (NumPy
 # namespace) instead of skipping it; must be set before SciPy is imported.
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
+# The app's run store (SQLite) of this test session: a throw-away directory that
+# every app process the tests start inherits, never the developer's data/.
+os.environ.setdefault("NNPG_DATA_DIR", tempfile.mkdtemp(prefix="nnpg-test-store-"))
 
 
 
@@ -72,3 +76,38 @@ def artifacts():
 
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+# ---- PostgreSQL (a throw-away cluster, tests/postgres.py) ---------------------
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One PostgreSQL server for the whole session (about 1 s to start).
+
+    Never skipped: missing binaries fail with a pointer to `make test`. Stopped
+    and its directory removed at the end of the session, and by atexit if the
+    session dies before its teardown runs.
+    """
+    from tests.postgres import start_postgres
+
+    server = start_postgres()  # registers server.stop with atexit
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server, request):
+    """SQLAlchemy URL of a new, empty database for this test; dropped afterwards.
+
+    A test that stops the server (to simulate an outage) need not restart it:
+    the teardown does, so the next test gets a running server.
+    """
+    import re
+    import uuid
+
+    test = re.sub(r"[^a-z0-9]+", "_", request.node.name.lower()).strip("_")
+    name = f"t_{test[:40]}_{uuid.uuid4().hex[:8]}"  # PostgreSQL names: at most 63 bytes
+    url = postgres_server.create_database(name)
+    yield url
+    if not postgres_server.is_running:
+        postgres_server.start_server()
+    postgres_server.drop_database(name)

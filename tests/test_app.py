@@ -164,15 +164,16 @@ def test_compare_page_lists_runs_and_deletes():
     at.switch_page("pages/compare.py").run()
     assert not at.exception
     table = at.dataframe[0].value
-    assert list(table["run"]) == ["Run 1", "Run 2"]
-    assert list(table["learning rate"]) == [0.01, 0.1]
+    assert list(table["run"]) == ["Run 2", "Run 1"]  # newest first
+    assert list(table["learning rate"]) == [0.1, 0.01]
     assert (table["status"] == "done").all() and table["test accuracy"].between(0, 1).all()
-    assert "set-up" in table and "learning_rate=0.1" in table["set-up"][1]
-    assert at.multiselect(key="compare_select").value == ["Run 1", "Run 2"]
+    assert "set-up" in table and "learning_rate=0.1" in table["set-up"][0]
+    ids = [link.split("run=")[1] for link in table["result"]]
+    assert at.multiselect(key="compare_select").value == ids
     assert len(at.get("plotly_chart")) == 1
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert [tr["name"] for tr in spec["data"]] == ["Run 1 (val)", "Run 2 (val)"]
-    at.multiselect(key="delete_select").set_value(["Run 1"]).run()
+    assert [tr["name"] for tr in spec["data"]] == ["Run 2 (val)", "Run 1 (val)"]
+    at.multiselect(key="delete_select").set_value([ids[1]]).run()
     at.button(key="delete_runs").click().run()
     assert not at.exception
     assert list(at.dataframe[0].value["run"]) == ["Run 2"]

@@ -17,7 +17,7 @@ from playground.config import RunConfig, batch_choices
 from playground.datasets import load_builtin
 from playground.export import history_csv, metrics_csv, reproduce_script
 from playground.jobs import job_payload
-from playground.ui import build_spec
+from playground.runs import build_spec
 from playground.worker import _Control, _run_job
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from nn_core.io import load_network
-from playground.jobs import JobRefusedError, JobRunner, SessionJobs, job_payload
+from playground.jobs import JobRefusedError, JobRunner, job_payload
 from playground.settings import Settings, available_cpus, cgroup_cpu_limit, load_settings
 from tests.jobs_util import long_spec, make_spec, wait_for
 
@@ -176,20 +176,40 @@ def test_fifo_order_and_positions(single):
     assert all(s.status == "done" for s in snaps)
 
 
-def test_session_handle_one_job_and_release(runner):
-    handle = SessionJobs(runner)
-    first = handle.start(long_spec())
-    wait_for(lambda: runner.snapshot(first) and runner.snapshot(first).records)
-    second = handle.start(make_spec(epochs=5))
-    assert runner.snapshot(first) is None  # the previous run was stopped and dropped
-    assert finished(runner, second).status == "done"
-    third = handle.start(long_spec())
-    wait_for(lambda: runner.snapshot(third).status == "running")
-    t0 = time.monotonic()
-    handle.release()
-    assert handle.job_id is None and runner.snapshot(third) is None
-    wait_for(lambda: runner.stats()["running"] == 0, timeout=2)  # worker freed promptly
-    assert time.monotonic() - t0 < 2
+def test_paused_job_frees_its_worker_and_resumes_where_it_paused(single):
+    """A paused run holds no worker: another run starts at once; Resume continues."""
+    paused = single.submit(long_spec())
+    wait_for(lambda: len(single.snapshot(paused).records) >= 2)
+    assert single.pause(paused)
+    wait_for(lambda: single.snapshot(paused).status == "paused", timeout=5)
+    epoch = single.snapshot(paused).epoch
+    other = single.submit(make_spec(epochs=5))
+    assert single.snapshot(other).status in ("running", "done")  # the worker was free
+    assert finished(single, other).status == "done"
+    assert single.resume(paused)
+    wait_for(lambda: single.snapshot(paused).epoch > epoch, timeout=20)
+    epochs = [r.epoch for r in single.snapshot(paused).records]
+    assert epochs == list(range(1, len(epochs) + 1))  # no gap, no repeat
+    single.stop(paused)
+    assert finished(single, paused).status == "stopped"
+
+
+def test_unwatched_job_is_stopped_watched_one_keeps_going():
+    r = JobRunner(settings(max_jobs=2, abandon_seconds=1))
+    try:
+        assert r.wait_ready(60)
+        lonely, watched = r.submit(long_spec()), r.submit(long_spec())
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            r.snapshot(watched)  # a page showing it
+            r.snapshot(lonely, watch=False)  # only looking
+            time.sleep(0.2)
+        snap = finished(r, lonely, timeout=5)
+        assert snap.status == "stopped" and "nobody was watching" in snap.message
+        assert r.snapshot(watched).status == "running"
+        r.stop(watched)
+    finally:
+        r.shutdown()
 
 
 def test_refused_before_queued(runner):
@@ -250,7 +270,8 @@ def test_no_processes_left_after_shutdown():
     t0 = time.monotonic()
     r.shutdown()
     assert time.monotonic() - t0 < 5
-    assert r.snapshot(job).status == "stopped"
+    # a restart interrupts a run (resumable from its checkpoint), it does not end it
+    assert r.snapshot(job).status == "interrupted"
     for pid in pids:
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     alive = [c for c in me.children(recursive=True)
