@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .activations import ACTIVATIONS
 from .initializers import INITIALIZERS
-from .io import load_network, save_network
+from .io import _display_name, load_network, save_network
 from .losses import log_softmax
 from .metrics import classification_summary
 from .network import Network
@@ -37,6 +37,20 @@ MAX_UNITS = 1024
 
 class DivergenceWarning(ConvergenceWarning):
     """Training stopped because the loss became infinite or NaN."""
+
+
+def _saved_curve(meta: dict, key: str, invalid, allow_none: bool) -> list | None:
+    """A training curve from saved metadata: a list of numbers (``None`` for an
+    epoch without a value if ``allow_none``), or ``None`` if absent; anything
+    else raises ``invalid(why)``."""
+    curve = meta.get(key)
+    if curve is None:
+        return None
+    if not isinstance(curve, list) or not all(
+            (v is None and allow_none)
+            or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in curve):
+        raise invalid(f"{key} must be a list of numbers, got {str(curve)[:32]}")
+    return [None if v is None else float(v) for v in curve]
 
 
 class NeuralNetworkClassifier(ClassifierMixin, BaseEstimator):
@@ -80,8 +94,9 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseEstimator):
     clip_norm : float or None, default=None
         Clip the global gradient norm to this value.
     init : {"auto", "glorot_normal", "glorot_uniform", "he_normal", "he_uniform"}, default="auto"
-        Weight initialisation (``"auto"``: He for the ReLU family, Glorot
-        otherwise); biases start at zero.
+        Weight initialisation (``"auto"``: Glorot/Xavier normal, as the
+        tutorial and scikit-learn; ``"he_normal"`` suits deep ReLU stacks);
+        biases start at zero.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (stratified),
         stop when the validation loss has not improved by ``tol`` for
@@ -470,30 +485,51 @@ class NeuralNetworkClassifier(ClassifierMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            If the file is truncated, not an nn_core model, or inconsistent.
+            If the file is truncated, not an nn_core model, or inconsistent;
+            also if its saved hyper-parameters or training curves are not
+            what :meth:`save` writes (never another exception type).
         """
         network, classes, meta = load_network(path)
+        name = _display_name(path)
+
+        def invalid(why: str) -> ValueError:
+            return ValueError(f"{name!s} has invalid estimator metadata: {why}")
+
+        saved = meta.get("params", {})
+        if not isinstance(saved, dict):
+            raise invalid(f"'params' must be a JSON object, got {type(saved).__name__}")
         valid = cls().get_params()
-        params = {k: v for k, v in meta.get("params", {}).items() if k in valid}
-        if "hidden_layer_sizes" in params:
+        params = {k: v for k, v in saved.items() if k in valid}
+        if isinstance(params.get("hidden_layer_sizes"), list):
             params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
         est = cls(**params)
-        if tuple(network.hidden_layer_sizes) != est._hidden_sizes():
-            est.hidden_layer_sizes = network.hidden_layer_sizes
+        est.hidden_layer_sizes = network.hidden_layer_sizes  # the weights' shapes decide
         est.activation = network.activation
         est.dtype = network.dtype.name
+        try:
+            est._validate_params()
+            trainer = Trainer(network, est._train_config(), est._rng())
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise invalid(f"the saved hyper-parameters are invalid: {exc}") from None
         est._set_fitted(network, classes)
         est.n_features_in_ = network.n_features
         est._n_train = 0
         est.history_ = []
-        est.loss_curve_ = [float(v) for v in meta.get("loss_curve_", [])]
-        est.n_iter_ = int(meta.get("n_iter_", len(est.loss_curve_)))
+        est.loss_curve_ = _saved_curve(meta, "loss_curve_", invalid, allow_none=False) or []
+        n_iter = meta.get("n_iter_", len(est.loss_curve_))
+        if not isinstance(n_iter, int) or isinstance(n_iter, bool) or not 0 <= n_iter < 2**53:
+            raise invalid(f"n_iter_ must be a non-negative integer, got {str(n_iter)[:32]}")
+        est.n_iter_ = n_iter
         est.t_ = 0
-        est.validation_scores_ = meta.get("validation_scores_")
+        est.validation_scores_ = _saved_curve(meta, "validation_scores_", invalid,
+                                             allow_none=True)
         est.validation_loss_curve_ = None
         est.best_validation_score_ = None
         est.best_loss_ = min(est.loss_curve_) if est.loss_curve_ else math.inf
-        est.status_ = str(meta.get("status_", "completed"))
+        status = meta.get("status_", "completed")
+        if not isinstance(status, str) or len(status) > 64:
+            raise invalid(f"status_ must be a short text, got {str(status)[:32]}")
+        est.status_ = status
         est.status_message_ = "Loaded from file."
-        est._trainer = Trainer(network, est._train_config(), est._rng())
+        est._trainer = trainer
         return est

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from textwrap import dedent
 
@@ -14,10 +15,40 @@ from .config import RunConfig
 __all__ = ["estimator_params", "history_csv", "metrics_csv", "reproduce_script", "train_kwargs"]
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV
+# injection": =HYPERLINK(...), @SUM(...), -2+3+cmd|...). Text cells that do are
+# written with a leading apostrophe, which makes them text; plain numbers
+# ("-0.5", "+3") are not formulas and stay as they are.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def _cell(value: object) -> object:
+    """``value`` as a CSV cell a spreadsheet cannot run (numbers unchanged)."""
+    if isinstance(value, str) and value.lstrip(" ").startswith(_FORMULA_START) \
+            and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+class _SafeWriter:
+    """A ``csv.writer`` whose text cells a spreadsheet cannot run as formulas."""
+
+    def __init__(self, out: io.StringIO) -> None:
+        self._writer = csv.writer(out)
+
+    def writerow(self, row: Sequence) -> None:
+        self._writer.writerow([_cell(v) for v in row])
+
+
 def metrics_csv(summary: dict, labels: Sequence) -> str:
-    """Per-class precision/recall/F1/support plus macro and weighted averages."""
+    """Per-class precision/recall/F1/support plus macro and weighted averages.
+
+    Labels are the user's text: one that a spreadsheet would run as a formula
+    (``=HYPERLINK(...)``) is written with a leading ``'``.
+    """
     out = io.StringIO()
-    w = csv.writer(out)
+    w = _SafeWriter(out)
     w.writerow(["class", "precision", "recall", "f1", "support"])
     for i, label in enumerate(labels):
         w.writerow([label, f"{summary['precision'][i]:.6f}", f"{summary['recall'][i]:.6f}",
@@ -31,9 +62,10 @@ def metrics_csv(summary: dict, labels: Sequence) -> str:
 
 
 def history_csv(records: Sequence[EpochRecord]) -> str:
-    """One row per epoch: losses, accuracies, learning rate, timing, norms."""
+    """One row per epoch: losses, accuracies, learning rate, timing, norms (text
+    cells escaped like :func:`metrics_csv`'s; numbers are written as they are)."""
     out = io.StringIO()
-    w = csv.writer(out)
+    w = _SafeWriter(out)
     n_layers = len(records[0].weight_norms) if records else 0
     w.writerow(["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
                 "learning_rate", "elapsed_s", "samples_per_s",

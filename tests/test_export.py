@@ -165,3 +165,33 @@ def test_downloaded_model_loads_as_an_estimator():
     np.testing.assert_array_equal(pred, expected)
     assert clf.score(X_test, ds.y[prepared.test_index]) == pytest.approx(
         evaluation["summary"]["accuracy"], abs=1e-12)
+
+
+def test_metrics_csv_escapes_formulas_in_labels_but_not_numbers():
+    """OWASP CSV injection: a label a spreadsheet would run gets a leading '."""
+    from nn_core.metrics import classification_summary
+
+    labels = ['=HYPERLINK("http://evil","x")', "@SUM(A1)", "+1+cmd|' /C calc'!A0",
+              "-2+3", "\tTAB", "\rCR", " =spaced", "-1", "+3", "-0.5", "plain"]
+    k = len(labels)
+    y = np.arange(k).repeat(2)
+    s = classification_summary(y, y, list(range(k)))
+    rows = list(csv.reader(io.StringIO(metrics_csv(s, labels), newline="")))
+    assert [r[0] for r in rows[1:k + 1]] == [
+        '\'=HYPERLINK("http://evil","x")', "'@SUM(A1)", "'+1+cmd|' /C calc'!A0", "'-2+3",
+        "'\tTAB", "'\rCR", "' =spaced", "-1", "+3", "-0.5", "plain"]
+    # numeric labels and numeric columns are written as numbers
+    rows = list(csv.reader(io.StringIO(metrics_csv(s, list(range(-5, k - 5))))))
+    assert [r[0] for r in rows[1:4]] == ["-5", "-4", "-3"]
+    assert all(not cell.startswith("'") for r in rows for cell in r)
+
+
+def test_history_csv_keeps_negative_numbers():
+    from types import SimpleNamespace
+
+    record = SimpleNamespace(epoch=1, train_loss=-0.25, train_accuracy=0.5, val_loss=None,
+                             val_accuracy=None, learning_rate=-1e-3, elapsed=-0.5,
+                             samples_per_second=-10.0, weight_norms=[-1.5],
+                             grad_norms=[float("-inf")])
+    rows = list(csv.reader(io.StringIO(history_csv([record]))))
+    assert rows[1] == ["1", "-0.25", "0.5", "", "", "-0.001", "-0.5000", "-10", "-1.5", "-inf"]
