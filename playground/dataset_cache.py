@@ -7,12 +7,15 @@ its configuration (built-in) or from the store's copy of the file (upload).
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from .config import RunConfig
-from .datasets import Dataset, DatasetError, csv_columns, load_builtin, parse_csv
-from .resources import get_settings
+from .datasets import Dataset, DatasetError, load_builtin
+from .resources import get_parser, get_settings
 from .store import DatasetIdentity
+from .text import md
 
 __all__ = ["builtin_dataset", "builtin_identity", "current_dataset", "current_identity",
            "dataset_from_identity", "dataset_or_error", "upload_columns", "uploaded_dataset"]
@@ -26,18 +29,39 @@ def builtin_dataset(name: str, n_samples: int, noise: float, n_classes: int, see
     return load_builtin(name, n_samples, noise, n_classes, seed)
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_data(show_spinner=False, max_entries=16)
+def _parsed(kind: str, data: bytes, *args: Any, **kwargs: Any) -> Any:
+    """An upload parsed in the helper process, once per content and arguments.
+
+    A failure is cached too (as its message): a bad file is read once, not on
+    every rerun of every page that shows it.
+    """
+    try:
+        return get_parser().call(kind, data, *args, **kwargs)
+    except DatasetError as exc:
+        return _Failed(str(exc))
+
+
+class _Failed(str):
+    """The message of an upload that could not be read (a cached failure)."""
+
+
+def _unwrap(result: Any) -> Any:
+    if isinstance(result, _Failed):
+        raise DatasetError(str(result))
+    return result
+
+
 def uploaded_dataset(data: bytes, file_name: str, label_column: str | None, max_bytes: int,
                      max_rows: int) -> Dataset:
-    """Parse an upload once per content and label choice (errors are not cached)."""
-    return parse_csv(data, label_column, max_bytes=max_bytes, max_rows=max_rows,
-                     name=f"Upload: {file_name}")
+    """Parse an upload (off the server's GIL) once per content and label choice."""
+    return _unwrap(_parsed("parse", data, label_column, max_bytes=max_bytes, max_rows=max_rows,
+                           name=f"Upload: {file_name}"))
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
 def upload_columns(data: bytes, max_bytes: int) -> list[str]:
     """Header of an upload, read once per content (the sidebar asks on every rerun)."""
-    return csv_columns(data, max_bytes)
+    return _unwrap(_parsed("columns", data, max_bytes))
 
 
 def _builtin(cfg: RunConfig) -> Dataset:
@@ -94,5 +118,5 @@ def dataset_or_error(cfg: RunConfig) -> Dataset | None:
     try:
         return current_dataset(cfg)
     except DatasetError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(md(exc), icon=":material/error:")
         return None

@@ -64,6 +64,11 @@ INTERRUPTED = Status.INTERRUPTED
 #: Seconds between this server's heartbeats in the store, and between sweeps
 #: for runs of dead servers.
 HEARTBEAT_SECONDS = 5.0
+#: A worker that dies before it is ready is restarted after 0.5, 1, 2, 4 s...;
+#: after this many failures in a row the runner gives up (and says so).
+MAX_START_FAILURES = 5
+START_BACKOFF = 0.5
+START_BACKOFF_MAX = 30.0
 
 # Conservative single-core throughput used to refuse runs that would take hours:
 # effective FLOP/s of the training loop and fixed cost per mini-batch.
@@ -171,6 +176,7 @@ class _Job:
     finished_at: float | None = None
     worker: _Worker | None = None
     stop_requested: bool = False
+    owners: tuple[str, ...] = ()  # who asked: workspace and client address (fairness)
     checkpoint: bytes | None = None  # where a resumed job starts
     watched: float = field(default_factory=time.monotonic)  # last shown by a page
     paused_at: float | None = None
@@ -211,12 +217,13 @@ def estimate_seconds(spec: JobSpec) -> float:
 
 def job_payload(spec: JobSpec, progress_interval: float = 0.1, eval_interval: float = 0.5,
                 checkpoint: bytes | None = None, store_url: str | None = None,
-                server_id: str | None = None, checkpoint_seconds: float = 5.0
-                ) -> dict[str, Any]:
+                server_id: str | None = None, checkpoint_seconds: float = 5.0,
+                max_seconds: float | None = None) -> dict[str, Any]:
     """The message body that tells a worker to train ``spec`` (see :mod:`playground.worker`).
 
     ``checkpoint``: resume from these :mod:`nn_core.checkpoint` bytes;
-    ``store_url``: the run store the worker writes the run to (none: don't store).
+    ``store_url``: the run store the worker writes the run to (none: don't store);
+    ``max_seconds``: the worker stops the job after this much training time.
     """
     return {"network": spec.network, "train": spec.train, "seed": spec.seed,
             "X_train": spec.X_train, "y_train": spec.y_train, "X_val": spec.X_val,
@@ -224,7 +231,7 @@ def job_payload(spec: JobSpec, progress_interval: float = 0.1, eval_interval: fl
             "classes": np.asarray(spec.classes), "grid": spec.grid, "meta": spec.meta,
             "progress_interval": progress_interval, "eval_interval": eval_interval,
             "checkpoint": checkpoint, "store_url": store_url, "server_id": server_id,
-            "checkpoint_seconds": checkpoint_seconds}
+            "checkpoint_seconds": checkpoint_seconds, "max_seconds": max_seconds}
 
 
 def _frozen(evaluation: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -255,22 +262,32 @@ class JobRunner:
 
     def __init__(self, settings: Settings | None = None, max_jobs: int | None = None,
                  progress_interval: float = 0.1, eval_interval: float = 0.5,
-                 store_url: str | None = None) -> None:
+                 store_url: str | None = None,
+                 worker_command: tuple[str, ...] | None = None) -> None:
         self.settings = settings or load_settings()
         self.max_jobs = max_jobs or self.settings.max_jobs
         self.progress_interval = progress_interval
         self.eval_interval = eval_interval
         self.store_url = store_url
+        self.worker_command = worker_command or (sys.executable, "-m", "playground.worker")
         self.server_id: str | None = None
+        # Workers that die before saying hello are restarted with growing
+        # delays, and not at all after MAX_START_FAILURES in a row.
+        self._start_failures = 0
+        self._respawn_at = 0.0
+        self.broken: str | None = None
+        self._served: dict[str, int] = {}  # owner -> the turn it was last served in
+        self._last_turn = 0
         self._store: RunStore | None = None
         self._writer: StoreWriter | None = None
         if store_url is not None:
-            self._store = RunStore(store_url, migrate=False)
             self._writer = StoreWriter(store_url, name="nnpg-runner-store")
             try:
+                self._store = RunStore(store_url, migrate=False)
                 self.server_id = self._store.register_server()
                 self._store.interrupt_orphans(self.server_id)
             except StoreUnavailableError as exc:
+                # Train anyway; the housekeeping thread registers once it is back.
                 log.warning("run store unavailable at start-up: %s", exc)
         self._lock = threading.RLock()
         self._jobs: dict[str, _Job] = {}
@@ -303,7 +320,8 @@ class JobRunner:
     # ---- public API --------------------------------------------------------
     def submit(self, spec: JobSpec, job_id: str | None = None, *,
                checkpoint: bytes | None = None,
-               prior_records: tuple[EpochRecord, ...] = ()) -> str:
+               prior_records: tuple[EpochRecord, ...] = (),
+               owners: tuple[str, ...] = ()) -> str:
         """Queue a job; return its id.
 
         Parameters
@@ -314,6 +332,9 @@ class JobRunner:
         checkpoint : bytes, optional
             Resume from this :mod:`nn_core.checkpoint`; ``prior_records`` are
             the epochs it already trained (shown until the job adds its own).
+        owners : tuple of str
+            Who asks, as ``"ws:<workspace>"`` and ``"ip:<address>"`` keys
+            (per-user limits and round robin; none: an anonymous owner).
 
         Raises
         ------
@@ -325,6 +346,9 @@ class JobRunner:
         with self._lock:
             if self._closed:
                 raise JobRefusedError("The server is shutting down; try again in a moment.")
+            if self.broken:
+                raise JobRefusedError(self.broken)
+            self._check_owner_limits(owners, exclude=job_id)
             if len(self._queue) >= self.settings.max_queue:
                 raise JobRefusedError(f"The server is busy: {len(self._queue)} runs are already "
                                       "waiting. Try again in a minute.")
@@ -333,12 +357,39 @@ class JobRunner:
             if old is not None and old.status not in FINISHED and old.status != PAUSED:
                 raise JobRefusedError("This run is already training.")
             job = _Job(id=job_id, spec=spec, epochs_planned=spec.train.epochs,
-                       checkpoint=checkpoint, records=list(prior_records))
+                       checkpoint=checkpoint, records=list(prior_records), owners=owners)
             self._jobs[job.id] = job
             self._queue.append(job)
             self._assign()
             self._purge()
         return job.id
+
+    def active_count(self, owner: str) -> int:
+        """Jobs of ``owner`` that are queued or running."""
+        with self._lock:
+            return sum(owner in j.owners for j in self._jobs.values()
+                       if j.status in (QUEUED, RUNNING))
+
+    def check_owner(self, owners: tuple[str, ...], exclude: str | None = None) -> None:
+        """Raise :class:`JobRefusedError` if one of ``owners`` has its maximum of runs."""
+        with self._lock:
+            self._check_owner_limits(owners, exclude)
+
+    def _check_owner_limits(self, owners: tuple[str, ...], exclude: str | None) -> None:
+        s = self.settings
+        for owner in owners:
+            limit = s.max_active_per_address if owner.startswith("ip:") else \
+                s.max_active_per_user
+            count = sum(owner in j.owners for j in self._jobs.values()
+                        if j.status in (QUEUED, RUNNING) and j.id != exclude
+                        and not j.stop_requested)
+            if count >= limit:
+                who = ("from your network address" if owner.startswith("ip:")
+                       else "in your workspace")
+                raise JobRefusedError(
+                    f"You already have {count} runs training or waiting {who} (this server "
+                    f"allows {limit}). Stop one, or wait until one finishes, then press "
+                    "Train again.")
 
     def check(self, spec: JobSpec) -> None:
         """Raise :class:`JobRefusedError` if ``spec`` exceeds the server's limits."""
@@ -373,6 +424,7 @@ class JobRunner:
             job = self._jobs.get(job_id)
             if job is None or job.status != PAUSED or job.spec is None:
                 return False
+            self._check_owner_limits(job.owners, exclude=job.id)
             job.status, job.message, job.paused_at = QUEUED, "Waiting for a free worker.", None
             job.stop_requested = False
             self._queue.append(job)
@@ -420,7 +472,7 @@ class JobRunner:
                 job.watched = time.monotonic()
             position = None
             if job.status == QUEUED:
-                position = next(i for i, j in enumerate(self._queue, 1) if j is job)
+                position = next(i for i, j in enumerate(self._service_order(), 1) if j is job)
             return Snapshot(job.id, job.status, job.message, position, job.epochs_planned,
                             tuple(job.records), job.evaluation, job.model, job.created,
                             job.started, job.finished_at, job.stop_requested)
@@ -535,7 +587,7 @@ class JobRunner:
         root = Path(__file__).resolve().parents[1]
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
         process = subprocess.Popen(
-            [sys.executable, "-m", "playground.worker", str(child.fileno())],
+            [*self.worker_command, str(child.fileno())],
             pass_fds=(child.fileno(),), env=env, cwd=root, stdin=subprocess.DEVNULL,
             start_new_session=False)
         child.close()
@@ -563,21 +615,48 @@ class JobRunner:
             job.worker.job = None
             job.worker = None
 
+    def _service_order(self) -> list[_Job]:
+        """The queue in the order it will be served: owners take turns, each owner's
+        jobs in the order they came. Caller holds the lock."""
+        served = dict(self._served)
+        waiting = list(self._queue)
+        order: list[_Job] = []
+        future = self._last_turn + 1
+        while waiting:
+            # the job whose owners were served longest ago (never: first), FIFO on ties
+            job = min(waiting, key=lambda j: max((served.get(o, 0) for o in j.owners),
+                                                 default=0))
+            waiting.remove(job)
+            order.append(job)
+            for o in job.owners:
+                served[o] = future + len(order)  # served in this simulated future
+        return order
+
+    def _next_job(self) -> _Job:
+        job = self._service_order()[0]
+        self._queue.remove(job)
+        self._last_turn += 1
+        for owner in job.owners:
+            self._served[owner] = self._last_turn
+        return job
+
     def _assign(self) -> None:
-        """Start queued jobs on idle workers (FIFO). Caller holds the lock."""
-        while (self._queue and not self._closed
+        """Start queued jobs on idle workers (owners in turn). Caller holds the lock."""
+        while (self._queue and not self._closed and not self.broken
+               and time.monotonic() >= self._respawn_at
                and sum(w.alive() for w in self._workers) < self.max_jobs):
             self._workers.append(self._spawn())  # replace a worker stopped on purpose
         for worker in self._workers:
             if not self._queue:
                 return
-            if worker.job is not None or not worker.alive():
+            if worker.job is not None or not worker.alive() or worker.pid is None:
                 continue
-            job = self._queue.popleft()
+            job = self._next_job()
             payload = job_payload(job.spec, self.progress_interval, self.eval_interval,
                                   checkpoint=job.checkpoint, store_url=self.store_url,
                                   server_id=self.server_id,
-                                  checkpoint_seconds=self.settings.checkpoint_seconds)
+                                  checkpoint_seconds=self.settings.checkpoint_seconds,
+                                  max_seconds=self.settings.max_job_seconds)
             if not worker.send(("job", job.id, payload)):
                 self._queue.appendleft(job)
                 continue
@@ -593,6 +672,26 @@ class JobRunner:
                        if j.finished_at is not None and j.finished_at < cutoff]:
             del self._jobs[job_id]
 
+    def _start_failed(self, code: int) -> None:
+        """A worker died before it was ready: retry later, and give up after a few tries.
+        Caller holds the lock."""
+        self._start_failures += 1
+        if self._start_failures >= MAX_START_FAILURES:
+            self.broken = ("Training is unavailable on this server: its training processes "
+                           "crash while starting. The operator has been told (server log).")
+            log.error("training workers crashed %d times in a row while starting (last exit "
+                      "code %s); not restarting them. Check the server log above.",
+                      self._start_failures, code)
+            for job in list(self._queue):
+                self._finish(job, FAILED, self.broken)
+            self._queue.clear()
+            return
+        delay = min(START_BACKOFF_MAX, START_BACKOFF * 2 ** (self._start_failures - 1))
+        log.warning("a training worker crashed while starting (exit code %s); restarting "
+                    "it in %.1f s (attempt %d of %d)", code, delay, self._start_failures + 1,
+                    MAX_START_FAILURES)
+        self._respawn_at = time.monotonic() + delay
+
     def _housekeeping_loop(self) -> None:
         """Abandoned and long-paused jobs, heartbeat, runs of dead servers."""
         last_beat = 0.0
@@ -601,8 +700,11 @@ class JobRunner:
                 with self._lock:
                     self._purge()
                 self._stop_unwatched()
-                if self._store is not None and time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+                if self.store_url is not None and \
+                        time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
                     last_beat = time.monotonic()
+                    if self._store is None:
+                        self._store = RunStore(self.store_url, migrate=False)
                     if self.server_id is None:
                         self.server_id = self._store.register_server()
                     self._store.heartbeat(self.server_id)
@@ -653,7 +755,17 @@ class JobRunner:
                     self._receive(by_conn[obj])
             with self._lock:
                 if not self._closed:
+                    self._refill()
                     self._assign()
+
+    def _refill(self) -> None:
+        """Start the workers a failed start left missing, once its back-off is over."""
+        if not self._start_failures or self.broken or time.monotonic() < self._respawn_at:
+            return
+        if any(w.pid is None and not w.dead for w in self._workers):
+            return  # a retry is still starting
+        while sum(not w.dead for w in self._workers) < self.max_jobs:
+            self._workers.append(self._spawn())
 
     def _receive(self, worker: _Worker) -> None:
         try:
@@ -668,6 +780,7 @@ class JobRunner:
         with self._lock:
             if kind == "ready":
                 worker.pid = message[1]
+                self._start_failures = 0
                 self._ready.notify_all()
                 return
             job = self._jobs.get(message[1])
@@ -715,6 +828,9 @@ class JobRunner:
                 self._store_write(lambda s: s.finish_run(job.id, FAILED, text, None, None))
             worker.conn.close()
             self._workers.remove(worker)
+            if worker.pid is None and not self._closed and -code not in _SHUTDOWN_SIGNALS:
+                self._start_failed(code)
+                return
             if self._closed or code == 0 or -code in _SHUTDOWN_SIGNALS:
                 # Terminated on purpose (e.g. SIGTERM to the server's process
                 # group, which reaches the workers first; a worker that gets it

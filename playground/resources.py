@@ -11,10 +11,11 @@ import logging
 import streamlit as st
 
 from .jobs import JobRunner
+from .parser_process import ParserProcess
 from .settings import Settings, load_settings
 from .store import RunStore, StoreUnavailableError
 
-__all__ = ["get_runner", "get_settings", "get_store", "store_problem"]
+__all__ = ["get_parser", "get_runner", "get_settings", "get_store", "store_problem"]
 
 log = logging.getLogger("playground")
 
@@ -68,5 +69,14 @@ def get_runner() -> JobRunner:
     Clearing the cache (or shutting the server down) stops its workers.
     """
     get_store()  # migrate first, so workers write to an up-to-date schema
+    get_parser()  # warm: the first upload should not wait for it to start
     settings = get_settings()
     return JobRunner(settings, store_url=settings.store_url)
+
+
+@st.cache_resource(show_spinner=False, on_release=ParserProcess.close)
+def get_parser() -> ParserProcess:
+    """The helper process that parses CSV uploads (off the server's GIL)."""
+    parser = ParserProcess()
+    parser.start()
+    return parser

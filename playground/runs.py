@@ -31,6 +31,7 @@ from .dataset_cache import (
 from .datasets import Dataset, DatasetError, Prepared, prepare
 from .export import estimator_params, train_kwargs
 from .jobs import JobRefusedError, JobSpec, Snapshot
+from .lesson_state import LessonContext, enforce
 from .resources import get_runner, get_settings, get_store
 from .status import RESUMABLE, Status
 from .store import DatasetIdentity, RunRow, StoreUnavailableError
@@ -106,14 +107,27 @@ def _in_memory_row(job_id: str, workspace_id: str, cfg: RunConfig, spec: JobSpec
                   epochs_planned=spec.train.epochs, epochs_done=0, status=Status.QUEUED,
                   message="", server_id=None, created_at=now, started_at=None,
                   finished_at=None, updated_at=now, watched_at=now, train_seconds=None,
+                  train_loss=None, val_loss=None, test_accuracy=None, macro_f1=None,
                   has_model=False)
 
 
-def start_run(cfg: RunConfig, workspace_id: str | None, replacing: str | None = None
-              ) -> tuple[RunView, list[str]]:
+def owners(workspace_id: str | None) -> tuple[str, ...]:
+    """Who is asking for a run: this browser's workspace and its network address."""
+    keys = [f"ws:{workspace_id}"] if workspace_id else []
+    header = get_settings().client_ip_header
+    address = (st.context.headers.get(header) if header else None) or st.context.ip_address
+    if address:
+        keys.append(f"ip:{address.split(',')[0].strip()}")
+    return tuple(keys)
+
+
+def start_run(cfg: RunConfig, workspace_id: str | None, replacing: str | None = None,
+              lesson: LessonContext | None = None) -> tuple[RunView, list[str]]:
     """Store and queue a new run; return its view and the names of runs dropped to make room.
 
-    ``replacing``: the run on screen, stopped once the new one is accepted.
+    ``replacing``: the run on screen, stopped once the new one is accepted;
+    ``lesson``: the lesson step it is trained for (its locks are enforced here,
+    on the server, whatever the page showed).
 
     Raises
     ------
@@ -123,10 +137,13 @@ def start_run(cfg: RunConfig, workspace_id: str | None, replacing: str | None = 
     """
     runner = get_runner()
     settings = get_settings()
+    enforce(cfg, lesson)
     ds = current_dataset(cfg)
     spec, prepared, batch = build_spec(cfg, ds)
     runner.check(spec)
     TrainConfig(**train_kwargs(cfg, batch)).validate()
+    who = owners(workspace_id)
+    runner.check_owner(who, exclude=replacing)  # before anything is stopped or stored
     store = get_store()
     dropped: list[str] = []
     run: RunRow | None = None
@@ -136,7 +153,9 @@ def start_run(cfg: RunConfig, workspace_id: str | None, replacing: str | None = 
                                    dataset=current_identity(cfg), classes=prepared.classes,
                                    n_params=spec.n_params, batch_size=batch,
                                    epochs_planned=spec.train.epochs,
-                                   server_id=runner.server_id)
+                                   server_id=runner.server_id,
+                                   class_id=lesson.class_id if lesson else None,
+                                   lesson_step=lesson.step_index if lesson else None)
             dropped = store.enforce_run_limit(workspace_id, settings.max_runs_per_workspace)
         except StoreUnavailableError as exc:
             st.session_state["_store_problem"] = str(exc)
@@ -144,7 +163,7 @@ def start_run(cfg: RunConfig, workspace_id: str | None, replacing: str | None = 
     if replacing is not None:
         stop_run(replacing)
     try:
-        job_id = runner.submit(spec, run.id if run else None)
+        job_id = runner.submit(spec, run.id if run else None, owners=who)
     except JobRefusedError as exc:
         if run is not None and store is not None:
             store.set_status(run.id, Status.FAILED, str(exc), finished_at=time.time())
@@ -251,13 +270,18 @@ def resume_run(view: RunView) -> None:
     store.truncate_records(run.id, epoch)
     prior = tuple(store.records(run.id))
     runner.check(spec)
+    runner.check_owner(owners(run.workspace_id))
     store.set_status(run.id, Status.QUEUED, "Waiting for a free worker.",
                      server_id=runner.server_id, finished_at=None)
     try:
-        runner.submit(spec, run.id, checkpoint=data, prior_records=prior)
+        runner.submit(spec, run.id, checkpoint=data, prior_records=prior,
+                      owners=owners(run.workspace_id))
     except JobRefusedError:
         store.set_status(run.id, run.status, run.message, finished_at=run.finished_at)
         raise
+
+
+BUNDLE_MESSAGE = "Opened from a run bundle."
 
 
 def upload_bytes(view: RunView) -> bytes | None:
@@ -305,9 +329,9 @@ def import_bundle(bundle: Bundle, workspace_id: str) -> RunRow:
                            classes=prepared.classes, n_params=network.n_params,
                            batch_size=min(cfg.batch_size, len(prepared.y_train)),
                            epochs_planned=cfg.epochs, server_id=None, status=bundle.status,
-                           message=bundle.message or "Opened from a run bundle.")
+                           message=BUNDLE_MESSAGE)
     store.add_records(run.id, bundle.records)
-    store.finish_run(run.id, bundle.status, bundle.message or "Opened from a run bundle.",
-                     evaluation, bundle.model)
+    # The bundle's own message is not shown: the page trusts only what it wrote itself.
+    store.finish_run(run.id, bundle.status, BUNDLE_MESSAGE, evaluation, bundle.model)
     store.update_run(run.id, name=f"{bundle.name} (from bundle)", notes=bundle.notes)
     return run

@@ -218,13 +218,28 @@ def _run_job(send: Any, job_id: str, payload: dict[str, Any], control: _Control,
         return control.stop
 
     network, trainer, start_epoch = _build(payload, control, on_epoch)
+    limit = payload.get("max_seconds")
+    timer = None
+    if limit:
+        # Enforced here, not only estimated before queueing: a timer stops the
+        # job within a batch once its training time (resumed runs included)
+        # reaches the server's limit.
+        left = max(0.0, limit - (trainer.history[-1].elapsed if trainer.history else 0.0))
+        reason = f"it reached this server's time limit of {limit / 60:g} minutes."
+        timer = threading.Timer(left, control.request_stop, args=(reason,))
+        timer.daemon = True
+        timer.start()
     store.do(lambda s: s.set_status(job_id, Status.RUNNING, "Training.",
                                     started_at=time.time(), server_id=payload.get("server_id")))
     epoch = start_epoch  # the last epoch trained
     if control.stop:  # stopped before it began
         result_status, message = Status.STOPPED, "Stopped before the first epoch."
     else:
-        result = trainer.fit(X_tr, y_tr, X_val, y_val, epochs=epochs - start_epoch)
+        try:
+            result = trainer.fit(X_tr, y_tr, X_val, y_val, epochs=epochs - start_epoch)
+        finally:
+            if timer is not None:
+                timer.cancel()
         epoch = trainer.history[-1].epoch if trainer.history else start_epoch
         result_status = {"completed": Status.DONE, "early_stopped": Status.DONE,
                          "stopped": Status.STOPPED, "diverged": Status.DIVERGED}[result.status]

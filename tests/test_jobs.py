@@ -6,6 +6,7 @@ import dataclasses
 import io
 import os
 import signal
+import sys
 import time
 
 import numpy as np
@@ -313,3 +314,64 @@ def test_worker_stopped_with_sigterm_is_not_respawned_until_needed(single):
     job = single.submit(make_spec(epochs=3))  # work arrives: a worker is started for it
     assert finished(single, job).status == "done"
     assert len(single.worker_pids()) == 1
+
+
+def test_per_user_limit_refuses_and_queue_serves_owners_in_turn(single):
+    single.settings = dataclasses.replace(single.settings, max_active_per_user=3)
+    blocker = single.submit(long_spec(), owners=("ws:a",))
+    wait_for(lambda: single.snapshot(blocker).status == "running")
+    a2 = single.submit(make_spec(epochs=3), owners=("ws:a",))
+    a3 = single.submit(make_spec(epochs=3), owners=("ws:a",))
+    b1 = single.submit(make_spec(epochs=3), owners=("ws:b",))
+    # b waited least: it is served before a's second queued run
+    assert [single.snapshot(j).queue_position for j in (a2, b1, a3)] == [2, 1, 3]
+    with pytest.raises(JobRefusedError, match="You already have 3 runs"):
+        single.submit(make_spec(epochs=3), owners=("ws:a",))
+    assert single.snapshot(blocker).status == "running"  # the refusal touched nothing
+    single.submit(make_spec(epochs=3), owners=("ws:c",))  # others are not limited
+    single.stop(blocker)
+    order = [finished(single, j).started for j in (b1, a2, a3)]
+    assert order == sorted(order)
+
+
+def test_per_address_limit(single):
+    single.settings = dataclasses.replace(single.settings, max_active_per_address=1)
+    job = single.submit(long_spec(), owners=("ws:a", "ip:10.0.0.1"))
+    with pytest.raises(JobRefusedError, match="network address"):
+        single.submit(make_spec(), owners=("ws:b", "ip:10.0.0.1"))
+    single.stop(job)
+
+
+def test_worker_that_crashes_at_start_backs_off_and_gives_up(tmp_path, caplog):
+    starts = tmp_path / "starts"
+    crash = ("import sys; open(sys.argv[1], 'a').write('x'); sys.exit(3)")
+    r = JobRunner(settings(max_jobs=1),
+                  worker_command=(sys.executable, "-c", crash, str(starts)))
+    try:
+        t0 = time.monotonic()
+        wait_for(lambda: r.broken, timeout=30, interval=0.1)
+        elapsed = time.monotonic() - t0
+        # 5 starts in total, with waits of 0.5 + 1 + 2 + 4 s between them: no tight loop
+        assert starts.read_text() == "x" * 5
+        assert elapsed >= 7.0, elapsed
+        time.sleep(1.0)
+        assert starts.read_text() == "x" * 5  # and nothing after giving up
+        with pytest.raises(JobRefusedError, match="crash while starting"):
+            r.submit(make_spec())
+        assert "not restarting them" in caplog.text
+        assert r.worker_pids() == []
+    finally:
+        r.shutdown()
+
+
+def test_worker_enforces_the_wall_clock_limit():
+    from playground.worker import _Control, _run_job
+
+    spec = long_spec()
+    sent = []
+    payload = job_payload(spec, max_seconds=0.5)
+    t0 = time.monotonic()
+    _run_job(sent.append, "j", payload, _Control("j"))
+    assert time.monotonic() - t0 < 5
+    assert sent[-1][0] == "finished" and sent[-1][2] == "stopped"
+    assert "time limit" in sent[-1][3]
