@@ -9,6 +9,7 @@ import logging
 
 import streamlit as st
 
+from playground.resources import get_settings
 from playground.ui import run_completed, sidebar
 from playground.workspace import current_workspace
 
@@ -20,11 +21,25 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name
 
 pages = [
     st.Page("pages/playground.py", title="Playground", icon=":material/science:", default=True),
-    st.Page("pages/compare.py", title="Compare runs", icon=":material/stacked_line_chart:"),
-    st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
-    st.Page("pages/how_it_works.py", title="How it works", icon=":material/functions:"),
+    st.Page("pages/compare.py", title="Compare runs", icon=":material/stacked_line_chart:",
+            url_path="runs"),
+    st.Page("pages/classroom.py", title="Classroom", icon=":material/groups:",
+            url_path="class"),
+    st.Page("pages/data.py", title="Data", icon=":material/dataset:", url_path="dataset"),
+    st.Page("pages/how_it_works.py", title="How it works", icon=":material/functions:",
+            url_path="maths"),
 ]
+# Each url_path differs from its file's name on purpose: Streamlit 1.67 serves a
+# direct link such as /compare to a file in pages/ as an old-style page (without
+# app.py, so without sidebar and workspace); /runs always goes through app.py.
 page = st.navigation(pages)
+try:
+    get_settings()
+except ValueError as exc:  # a bad NNPG_* setting: say which, do nothing else
+    logging.getLogger("playground").error("invalid operator setting: %s", exc)
+    st.error(f"This server is misconfigured: {exc}. The operator must fix the setting and "
+             "restart the server.", icon=":material/settings_alert:")
+    st.stop()
 try:
     current_workspace()
     sidebar()

@@ -228,6 +228,8 @@ class RunRow:
     test_accuracy: float | None
     macro_f1: float | None
     has_model: bool
+    class_id: str | None = None  # the class it was trained in (classroom)
+    lesson_step: int | None = None  # the lesson step it was trained for
 
     @property
     def active(self) -> bool:
@@ -405,12 +407,14 @@ class RunStore:
     def create_run(self, workspace_id: str, *, config: dict[str, Any],
                    dataset: DatasetIdentity, classes: Sequence, n_params: int, batch_size: int,
                    epochs_planned: int, server_id: str | None, status: str = "queued",
-                   message: str = "Waiting for a free worker.") -> RunRow:
+                   message: str = "Waiting for a free worker.", class_id: str | None = None,
+                   lesson_step: int | None = None) -> RunRow:
         """Store a new run (and its data set, once per content) and return it."""
         for attempt in range(5):
             try:
                 return self._create_run(workspace_id, config, dataset, classes, n_params,
-                                        batch_size, epochs_planned, server_id, status, message)
+                                        batch_size, epochs_planned, server_id, status, message,
+                                        class_id, lesson_step)
             except sa.exc.IntegrityError:
                 # Another replica numbered a run of this workspace at the same moment.
                 if attempt == 4:
@@ -419,7 +423,8 @@ class RunStore:
 
     def _create_run(self, workspace_id: str, config: dict[str, Any], dataset: DatasetIdentity,
                     classes: Sequence, n_params: int, batch_size: int, epochs_planned: int,
-                    server_id: str | None, status: str, message: str) -> RunRow:
+                    server_id: str | None, status: str, message: str,
+                    class_id: str | None = None, lesson_step: int | None = None) -> RunRow:
         now = time.time()
         run_id = new_id()
         with self._write() as conn:
@@ -436,7 +441,7 @@ class RunStore:
                 classes=[_plain(c) for c in classes], n_params=int(n_params),
                 batch_size=int(batch_size), epochs_planned=int(epochs_planned), epochs_done=0,
                 status=status, message=message, server_id=server_id, created_at=now,
-                updated_at=now, watched_at=now))
+                updated_at=now, watched_at=now, class_id=class_id, lesson_step=lesson_step))
         run = self.get_run(run_id)
         assert run is not None
         return run

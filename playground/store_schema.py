@@ -30,14 +30,21 @@ What a row holds and why:
 ``servers``
     Every app process that ran jobs, with a heartbeat: a run whose server
     stopped beating was interrupted.
+``classes``
+    A class: its short join code, the SHA-256 of the teacher's secret token,
+    the lesson it follows (the validated lesson document), expiry and end.
+``class_members``
+    A workspace that joined a class, under a display name unique in the class,
+    and the lesson step it has reached. ``runs.class_id`` ties a run to the
+    class it was trained in (set to NULL when the class ends: detached, kept).
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["METADATA", "checkpoints", "datasets", "epoch_records", "evaluations", "run_groups",
-           "runs", "servers", "weight_snapshots", "workspaces"]
+__all__ = ["METADATA", "checkpoints", "class_members", "classes", "datasets", "epoch_records",
+           "evaluations", "run_groups", "runs", "servers", "weight_snapshots", "workspaces"]
 
 METADATA = sa.MetaData(naming_convention={
     "ix": "ix_%(column_0_label)s",
@@ -112,6 +119,10 @@ runs = sa.Table(
     sa.Column("test_accuracy", sa.Float, nullable=True),
     sa.Column("macro_f1", sa.Float, nullable=True),
     sa.Column("model", sa.LargeBinary, nullable=True),  # final model, nn_core .npz bytes
+    # The class it was trained in. No foreign key: SQLite cannot add one to an
+    # existing table without copying it; ending a class sets this to NULL itself.
+    sa.Column("class_id", sa.String(32), nullable=True, index=True),
+    sa.Column("lesson_step", sa.Integer, nullable=True),  # the step it was trained for
     sa.Index("ix_runs_workspace_created", "workspace_id", "created_at"),
     sa.UniqueConstraint("workspace_id", "number", name="uq_runs_workspace_number"),
     sa.Index("ix_runs_status", "status"),
@@ -166,4 +177,30 @@ servers = sa.Table(
     sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("started_at", Time, nullable=False),
     sa.Column("heartbeat_at", Time, nullable=False),
+)
+
+classes = sa.Table(
+    "classes", METADATA,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("code", sa.String(12), nullable=False, unique=True),  # read aloud, typed in
+    sa.Column("teacher_token_hash", sa.String(64), nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("lesson", sa.JSON, nullable=True),  # the lesson document (validated)
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("expires_at", Time, nullable=False),
+    sa.Column("ended_at", Time, nullable=True),
+)
+
+class_members = sa.Table(
+    "class_members", METADATA,
+    sa.Column("class_id", sa.String(32), sa.ForeignKey("classes.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("workspace_id", sa.String(32),
+              sa.ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("display_name", sa.String(40), nullable=False),
+    sa.Column("name_key", sa.String(40), nullable=False),  # casefolded: unique per class
+    sa.Column("step", sa.Integer, nullable=False, default=0),  # lesson step reached
+    sa.Column("joined_at", Time, nullable=False),
+    sa.Column("left_at", Time, nullable=True),
+    sa.UniqueConstraint("class_id", "name_key", name="uq_class_members_name"),
 )

@@ -42,7 +42,8 @@ from .config import (
 from .dataset_cache import current_dataset, dataset_or_error, upload_columns
 from .datasets import DatasetError
 from .jobs import JobRefusedError, Snapshot
-from .resources import get_settings
+from .lesson_state import LessonContext, apply_step, check_goal, lesson_context
+from .resources import get_settings, get_store
 from .runs import (
     RunView,
     _n_train,
@@ -55,6 +56,7 @@ from .runs import (
 )
 from .status import ACTIVE, RESUMABLE, Status
 from .store import StoreUnavailableError
+from .text import md
 from .workspace import known_workspace
 
 log = logging.getLogger("playground")
@@ -94,6 +96,27 @@ def guarded(render: Callable) -> Callable:
     return wrapper
 
 
+def callback(action: Callable) -> Callable:
+    """A widget callback that can never put a traceback on the page.
+
+    Streamlit runs callbacks before the script; an exception there would be
+    shown raw. Store problems and anything unexpected become a message instead.
+    """
+    @functools.wraps(action)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return action(*args, **kwargs)
+        except StoreUnavailableError as exc:
+            st.session_state["train_error"] = str(exc)
+        except Exception:
+            log.exception("%s failed", action.__name__)
+            st.session_state["train_error"] = (
+                "Something went wrong with that action. Your runs are safe: try again, or "
+                "press Reset.")
+        return None
+    return wrapper
+
+
 # ---- the run on screen ----------------------------------------------------------
 def current_view() -> RunView | None:
     """The run on screen: this session's, or the one the address bar names (``run=``)."""
@@ -109,7 +132,7 @@ def current_view() -> RunView | None:
     try:
         view = open_run(wanted, known_workspace())
     except DatasetError as exc:
-        st.warning(f"This run's data cannot be loaded: {exc}")
+        st.warning(f"This run's data cannot be loaded: {md(exc)}")
         view = None
     if view is None:
         del st.query_params["run"]
@@ -143,9 +166,12 @@ def config_from_state() -> RunConfig:
     d = _DEFAULT
     # each value cast to the type of its default, so the config holds plain
     # Python ints, floats, bools and strings whatever the widget returned
-    values = {name: type(getattr(d, name))(ss.get(name, getattr(d, name)))
+    # controls a lesson step hides are not drawn: their values come from the step
+    hidden = ss.get("_hidden_values", {})
+    values = {name: type(getattr(d, name))(hidden.get(name, ss.get(name, getattr(d, name))))
               for name in WIDGET_FIELDS}
-    units = tuple(int(ss.get(f"units_{i + 1}", d.units[i])) for i in range(MAX_HIDDEN_LAYERS))
+    units = tuple(int(hidden.get(f"units_{i + 1}", ss.get(f"units_{i + 1}", d.units[i])))
+                  for i in range(MAX_HIDDEN_LAYERS))
     return RunConfig(**values, units=units, label_column=ss.get("label_column"))
 
 
@@ -196,6 +222,7 @@ def _wait_for_first_record(run_id: str) -> None:
         time.sleep(0.01)
 
 
+@callback
 def _on_train() -> None:
     if _replayed_train():
         return
@@ -206,7 +233,8 @@ def _on_train() -> None:
     view: RunView | None = ss.get(VIEW)
     replacing = view.id if view is not None and view.owned else None
     try:
-        new, dropped = start_run(config_from_state(), known_workspace(), replacing)
+        new, dropped = start_run(config_from_state(), known_workspace(), replacing,
+                                 lesson_context(known_workspace()))
     except (DatasetError, JobRefusedError) as exc:
         ss["train_error"] = str(exc)
         return
@@ -225,6 +253,7 @@ def _on_train() -> None:
     _wait_for_first_record(new.id)
 
 
+@callback
 def _on_pause(action: str) -> None:
     ss = st.session_state
     view: RunView | None = ss.get(VIEW)
@@ -241,6 +270,7 @@ def _on_pause(action: str) -> None:
         ss["pause_requested"] = pause_run(view.id)
 
 
+@callback
 def _on_stop() -> None:
     view: RunView | None = st.session_state.get(VIEW)
     if view is not None and view.owned:
@@ -248,6 +278,7 @@ def _on_stop() -> None:
     st.session_state["pause_requested"] = False
 
 
+@callback
 def _on_train_again(cfg: RunConfig) -> None:
     """Copy a (shared) run's settings into this browser's controls."""
     apply_config(cfg)
@@ -256,6 +287,7 @@ def _on_train_again(cfg: RunConfig) -> None:
                                       "press Train to train it in your own workspace.")
 
 
+@callback
 def _on_reset() -> None:
     """Back to the tutorial set-up: stop the run, clear the view, default controls."""
     view: RunView | None = st.session_state.get(VIEW)
@@ -266,6 +298,9 @@ def _on_reset() -> None:
     st.session_state.pop("run_notice", None)
     st.session_state["pause_requested"] = False
     apply_config(_DEFAULT)
+    ctx = lesson_context(known_workspace())
+    if ctx is not None and ctx.step is not None:
+        st.session_state.update(ctx.step.preset)  # Reset in a lesson: the step's set-up
 
 
 # ---- sidebar ------------------------------------------------------------------
@@ -273,6 +308,71 @@ def _nearest(value: Any, options: list) -> Any:
     if value in options:
         return value
     return min(options, key=lambda o: abs(math.log(max(o, 1e-12)) - math.log(max(value, 1e-12))))
+
+
+def _controls(ctx: LessonContext | None) -> Callable[..., Any]:
+    """A widget factory that applies the lesson step's locks and hides."""
+    step = ctx.step if ctx is not None else None
+    locked = set(step.lock) if step is not None else set()
+    hidden = set(step.hide) if step is not None else set()
+
+    def control(widget: Callable[..., Any], label: str, key: str, *args: Any,
+                **kwargs: Any) -> Any:
+        if key in hidden:
+            return step.preset.get(key, st.session_state.get(key))
+        if key in locked:
+            label = f":material/lock: {label}"
+            kwargs["disabled"] = True
+            kwargs["help"] = (f"Locked by the lesson for step {ctx.step_index + 1} "
+                              f"({step.title}): this step is about the other controls.")
+        return widget(label, *args, key=key, **kwargs)
+    return control
+
+
+def lesson_panel(ctx: LessonContext | None) -> None:
+    """The lesson's current step at the top of the sidebar."""
+    if ctx is None:
+        return
+    with st.container(key="lesson_panel", border=True):
+        head = f"**{md(ctx.lesson.title)}**"
+        if ctx.class_title:
+            head += f" · class {md(ctx.class_title)} · {md(ctx.student)}"
+        st.markdown(head)
+        if not ctx.lesson.steps:
+            st.caption("Your teacher has not picked a lesson yet: explore freely.")
+            return
+        if ctx.finished:
+            st.success("Every step of this lesson is done.", icon=":material/emoji_events:")
+            return
+        n = len(ctx.lesson.steps)
+        st.progress(ctx.step_index / n, text=f"Step {ctx.step_index + 1} of {n}: "
+                                             f"{md(ctx.step.title)}")
+        st.markdown(ctx.step.prompt)  # the teacher's Markdown, rendered as written
+        if ctx.step.goal is not None:
+            st.caption(f"Goal: {md(ctx.step.goal.text)}")
+        else:
+            st.caption("Goal: train once with these settings.")
+
+
+def page_lesson() -> LessonContext | None:
+    """The lesson of this page, with its step's presets applied and goals checked."""
+    ss = st.session_state
+    ctx = lesson_context(known_workspace())
+    view: RunView | None = ss.get(VIEW)
+    if ctx is not None and view is not None and view.owned \
+            and ss.get("_goal_checked") != view.id:
+        snap = run_snapshot(view)
+        store = get_store()
+        if snap is not None and snap.finished and store is not None:
+            ss["_goal_checked"] = view.id
+            message = check_goal(ctx, store.get_run(view.id))
+            if message:
+                ss["run_notice"] = message
+                ctx = lesson_context(known_workspace())
+    apply_step(ctx)
+    step = ctx.step if ctx is not None else None
+    ss["_hidden_values"] = {k: step.preset[k] for k in step.hide} if step else {}
+    return ctx
 
 
 def sidebar() -> RunConfig:
@@ -309,15 +409,18 @@ def sidebar() -> RunConfig:
                   disabled=not active, width="stretch")
         if snap is not None and snap.status == Status.PAUSED:
             ss["pause_requested"] = False
+        ctx = page_lesson()
+        lesson_panel(ctx)
+        control = _controls(ctx)
 
         st.subheader("Data", divider="gray")
-        dataset = st.selectbox("Dataset", DATASETS, index=0, key="dataset", **_BIND)
+        dataset = control(st.selectbox, "Dataset", "dataset", DATASETS, index=0, **_BIND)
         if dataset in GENERATED:
-            st.slider("Samples", 100, 2000, _DEFAULT.n_samples, step=50, key="n_samples",
-                      **_BIND)
-            st.slider("Noise", 0.0, 0.5, _DEFAULT.noise, step=0.05, key="noise", **_BIND)
+            control(st.slider, "Samples", "n_samples", 100, 2000, _DEFAULT.n_samples, step=50,
+                    **_BIND)
+            control(st.slider, "Noise", "noise", 0.0, 0.5, _DEFAULT.noise, step=0.05, **_BIND)
             if dataset in MULTICLASS_GENERATED:
-                st.slider("Classes", 2, 8, _DEFAULT.n_classes, key="n_classes", **_BIND)
+                control(st.slider, "Classes", "n_classes", 2, 8, _DEFAULT.n_classes, **_BIND)
         if dataset == "Upload CSV":
             upload = st.file_uploader(
                 f"CSV file (up to {s.max_upload_mb} MB)", type=["csv", "txt"], key="csv_file",
@@ -333,31 +436,31 @@ def sidebar() -> RunConfig:
                     st.selectbox("Label column", columns, key="label_column")
                 # say at once what is wrong with the file, not only on Train
                 dataset_or_error(config_from_state())
-        st.slider("Test split %", 10, 50, _DEFAULT.test_size, step=5, key="test_size",
-                  help="Share of the samples kept aside to test the trained network",
-                  **_BIND)
-        st.slider("Validation split %", 0, 30, _DEFAULT.val_size, step=5, key="val_size",
-                  help="Share of the training samples used for the validation curves and "
-                       "early stopping", **_BIND)
-        st.checkbox("Standardise features", value=True, key="standardize",
-                    help="Scale each feature to mean 0 and variance 1 (fitted on the "
-                         "training split)", **_BIND)
+        control(st.slider, "Test split %", "test_size", 10, 50, _DEFAULT.test_size, step=5,
+                help="Share of the samples kept aside to test the trained network", **_BIND)
+        control(st.slider, "Validation split %", "val_size", 0, 30, _DEFAULT.val_size, step=5,
+                help="Share of the training samples used for the validation curves and "
+                     "early stopping", **_BIND)
+        control(st.checkbox, "Standardise features", "standardize", value=True,
+                help="Scale each feature to mean 0 and variance 1 (fitted on the "
+                     "training split)", **_BIND)
 
         st.subheader("Network", divider="gray")
         max_layers = min(MAX_HIDDEN_LAYERS, s.max_layers)
-        n_layers = st.slider("Hidden layers", 0, max_layers, min(_DEFAULT.n_layers, max_layers),
-                             key="n_layers", **_BIND)
-        for i in range(1, n_layers + 1):
+        n_layers = control(st.slider, "Hidden layers", "n_layers", 0, max_layers,
+                           min(_DEFAULT.n_layers, max_layers), **_BIND)
+        for i in range(1, int(n_layers) + 1):
             default = min(_DEFAULT.units[i - 1], s.max_units)
-            st.slider(f"Neurons in layer {i}", 1, s.max_units, default, key=f"units_{i}",
-                      **_BIND)
-        st.selectbox("Activation", ACTIVATIONS, index=0, key="activation", **_BIND)
+            control(st.slider, f"Neurons in layer {i}", f"units_{i}", 1, s.max_units, default,
+                    **_BIND)
+        control(st.selectbox, "Activation", "activation", ACTIVATIONS, index=0, **_BIND)
 
         st.subheader("Training", divider="gray")
-        st.selectbox("Optimizer", OPTIMIZERS, index=0, key="optimizer", **_BIND)
-        st.select_slider("Learning rate", LEARNING_RATES, value=_DEFAULT.learning_rate,
-                         format_func=fmt_number, key="learning_rate", **_BIND)
-        st.selectbox("Learning-rate schedule", SCHEDULES, index=0, key="lr_schedule", **_BIND)
+        control(st.selectbox, "Optimizer", "optimizer", OPTIMIZERS, index=0, **_BIND)
+        control(st.select_slider, "Learning rate", "learning_rate", LEARNING_RATES,
+                value=_DEFAULT.learning_rate, format_func=fmt_number, **_BIND)
+        control(st.selectbox, "Learning-rate schedule", "lr_schedule", SCHEDULES, index=0,
+                **_BIND)
         cfg = config_from_state()
         try:
             ds = current_dataset(cfg)
@@ -367,29 +470,27 @@ def sidebar() -> RunConfig:
         default_batch = _nearest(_DEFAULT.batch_size, options)
         if "batch_size" in ss and ss["batch_size"] not in options:
             ss["batch_size"] = _nearest(ss["batch_size"], options)
-        st.select_slider("Batch size", options, value=default_batch, key="batch_size",
-                         help=f"Samples per gradient step; {options[-1]} is the whole "
-                              "training set (full-batch gradient descent)", **_BIND)
+        control(st.select_slider, "Batch size", "batch_size", options, value=default_batch,
+                help=f"Samples per gradient step; {options[-1]} is the whole "
+                     "training set (full-batch gradient descent)", **_BIND)
         epochs = [e for e in EPOCH_CHOICES if e <= s.max_epochs]
         if "epochs" in ss and ss["epochs"] not in epochs:
             ss["epochs"] = _nearest(ss["epochs"], epochs)
-        st.select_slider("Epochs", epochs, value=_nearest(_DEFAULT.epochs, epochs),
-                         key="epochs", **_BIND)
-        st.select_slider("L2", ALPHAS, value=0.0, format_func=fmt_number, key="alpha",
-                         help="Weight decay: penalty alpha/2 times the sum of squared weights",
-                         **_BIND)
-        st.slider("Dropout", 0.0, 0.9, 0.0, step=0.05, key="dropout",
-                  help="Share of hidden units switched off at random in each training step",
-                  **_BIND)
-        st.select_slider("Gradient clipping", CLIP_NORMS, value=0.0, format_func=fmt_clip,
-                         key="clip_norm", help="Rescale each step's gradient when its norm "
-                         "exceeds this value: a guard against exploding gradients", **_BIND)
-        st.checkbox("Early stopping", value=False, key="early_stopping",
-                    help="Stop when the validation loss has not improved for 10 epochs and "
-                         "keep the best weights", **_BIND)
-        st.number_input("Random seed", 0, 2**31 - 1, 0, step=1, key="seed",
-                        help="Same seed and settings: the same run, to the last digit",
-                        **_BIND)
+        control(st.select_slider, "Epochs", "epochs", epochs,
+                value=_nearest(_DEFAULT.epochs, epochs), **_BIND)
+        control(st.select_slider, "L2", "alpha", ALPHAS, value=0.0, format_func=fmt_number,
+                help="Weight decay: penalty alpha/2 times the sum of squared weights", **_BIND)
+        control(st.slider, "Dropout", "dropout", 0.0, 0.9, 0.0, step=0.05,
+                help="Share of hidden units switched off at random in each training step",
+                **_BIND)
+        control(st.select_slider, "Gradient clipping", "clip_norm", CLIP_NORMS, value=0.0,
+                format_func=fmt_clip, help="Rescale each step's gradient when its norm "
+                "exceeds this value: a guard against exploding gradients", **_BIND)
+        control(st.checkbox, "Early stopping", "early_stopping", value=False,
+                help="Stop when the validation loss has not improved for 10 epochs and "
+                     "keep the best weights", **_BIND)
+        control(st.number_input, "Random seed", "seed", 0, 2**31 - 1, 0, step=1,
+                help="Same seed and settings: the same run, to the last digit", **_BIND)
         cfg = config_from_state()
         if ds is not None:
             # ds was read above the training controls; none of them changes its shape

@@ -48,7 +48,17 @@ from playground.store_writer import StoreWriter
 from tests.store_util import BUILTIN, make_run, rec, upload
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAD = "0001"
+def _head() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+#: The newest migration shipped (a new database is migrated to it).
+HEAD = _head()
 RUN_TABLES = (epoch_records, evaluations, checkpoints, weight_snapshots)
 
 
@@ -171,15 +181,15 @@ def test_upgrade_twice_is_a_no_op(store, ws):
 
 FAILING_MIGRATION = '''"""a migration that fails half-way
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0999
+Revises: {head}
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0999"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 
@@ -188,7 +198,7 @@ def upgrade() -> None:
     op.create_table("experiments", sa.Column("id", sa.Integer, primary_key=True))
     op.execute("INSERT INTO experiments (id) VALUES (1)")
     op.add_column("workspaces", sa.Column("extra", sa.Integer, nullable=True))
-    raise RuntimeError("boom in migration 0002")
+    raise RuntimeError("boom in migration 0999")
 
 
 def downgrade() -> None:
@@ -198,14 +208,14 @@ def downgrade() -> None:
 
 @pytest.fixture
 def failing_scripts(tmp_path) -> Path:
-    """A copy of the store's migrations plus a 0002 that creates a table, then fails."""
+    """A copy of the store's migrations plus a 0999 that creates a table, then fails."""
     scripts = tmp_path / "migrations"
     (scripts / "versions").mkdir(parents=True)
     shutil.copy(MIGRATIONS / "env.py", scripts / "env.py")
     shutil.copy(MIGRATIONS / "script.py.mako", scripts / "script.py.mako")
-    shutil.copy(MIGRATIONS / "versions" / "0001_initial.py",
-                scripts / "versions" / "0001_initial.py")
-    (scripts / "versions" / "0002_boom.py").write_text(FAILING_MIGRATION)
+    for version in (MIGRATIONS / "versions").glob("*.py"):
+        shutil.copy(version, scripts / "versions" / version.name)
+    (scripts / "versions" / "0999_boom.py").write_text(FAILING_MIGRATION.format(head=HEAD))
     return scripts
 
 
@@ -226,7 +236,7 @@ def assert_previous_schema_usable(store: RunStore, ws: str, run_id: str) -> None
 def test_failing_migration_leaves_previous_schema(store, ws, failing_scripts):
     run = make_run(store, ws)
     store.add_records(run.id, [rec(1), rec(2)])
-    with pytest.raises(RuntimeError, match="boom in migration 0002"):
+    with pytest.raises(RuntimeError, match="boom in migration 0999"):
         upgrade(store.engine, failing_scripts)
     assert_previous_schema_usable(store, ws, run.id)
 
@@ -241,7 +251,7 @@ def test_store_refuses_to_open_when_a_migration_fails(store_url, failing_scripts
                         functools.partial(upgrade, script_location=failing_scripts))
     with pytest.raises(StoreUnavailableError, match="could not be upgraded") as info:
         RunStore(store_url)
-    assert "boom in migration 0002" in str(info.value)
+    assert "boom in migration 0999" in str(info.value)
     assert_previous_schema_usable(store, ws, run.id)
     store.close()
 
