@@ -113,13 +113,24 @@ class BrowserSession:
         The URL's query string without ``?`` (e.g. ``"epochs=500"``).
     name : str
         For messages.
+    page_name : str
+        The page's URL path (``"class"`` for ``/class``); empty: the default page.
+    cookies : dict, optional
+        Cookies the browser sends with the WebSocket's upgrade request (a
+        workspace cookie, say).
     """
 
-    def __init__(self, base_url: str, query_string: str = "", name: str = "session") -> None:
+    def __init__(self, base_url: str, query_string: str = "", name: str = "session",
+                 page_name: str = "", cookies: dict[str, str] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.ws_url = "ws" + self.base_url.removeprefix("http") + "/_stcore/stream"
         self.query_string = query_string
         self.name = name
+        self.page_name = page_name
+        self.cookies = dict(cookies or {})
+        #: seconds from each auto-rerun sent to its fragment run finished
+        self.fragment_latencies: list[float] = []
+        self._fragment_sent: dict[str, float] = {}
         self.page_script_hash = ""
         self.widget_ids: dict[str, str] = {}  # user key -> element id
         self.shown: list[Shown] = []
@@ -139,9 +150,12 @@ class BrowserSession:
     # ---- connection ----------------------------------------------------------
     async def open(self, timeout: float = 30.0) -> None:
         """Connect the WebSocket and start reading ForwardMsgs."""
+        headers = ({"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+                   if self.cookies else None)
         self._ws = await asyncio.wait_for(
             connect(self.ws_url, subprotocols=["streamlit"], max_size=None,
-                    open_timeout=timeout, ping_interval=None), timeout)
+                    open_timeout=timeout, ping_interval=None, additional_headers=headers),
+            timeout)
         self._reader = asyncio.create_task(self._read_loop(), name=f"{self.name}-reader")
 
     async def close(self) -> None:
@@ -187,12 +201,14 @@ class BrowserSession:
         state.query_string = self.query_string
         state.widget_states.widgets.extend(widget_states)
         state.page_script_hash = self.page_script_hash
+        if not self.page_script_hash and self.page_name:
+            state.page_name = self.page_name  # the first run of a page opened by its URL
         state.fragment_id = fragment_id
         state.is_auto_rerun = is_auto_rerun
         state.cached_message_hashes.extend(self._cache)
         state.context_info.CopyFrom(ContextInfo(
             timezone="UTC", timezone_offset=0, locale="en-US", is_embedded=False,
-            url=f"{self.base_url}/?{self.query_string}", color_scheme="light"))
+            url=f"{self.base_url}/{self.page_name}?{self.query_string}", color_scheme="light"))
         self._has_new_session = False
         self.stats.back_msgs += 1
         assert self._ws is not None
@@ -329,6 +345,11 @@ class BrowserSession:
             return
         if status == _FINISHED.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
             self.stats.fragment_runs_finished += 1
+            now = time.monotonic()
+            for fid in fragment_ids:
+                sent = self._fragment_sent.pop(fid, None)
+                if sent is not None:
+                    self.fragment_latencies.append(now - sent)
         else:
             self.stats.full_runs_finished += 1
         if self._has_new_session:
@@ -360,6 +381,7 @@ class BrowserSession:
             if not self.is_open:
                 return
             self.stats.auto_reruns_sent += 1
+            self._fragment_sent.setdefault(fragment_id, time.monotonic())
             with contextlib.suppress(SessionError):
                 await self.rerun(fragment_id=fragment_id, is_auto_rerun=True)
 

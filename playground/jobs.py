@@ -45,16 +45,28 @@ from typing import Any
 
 import numpy as np
 
-from nn_core.network import Network
-from nn_core.training import EpochRecord, TrainConfig
+from nn_core.training import EpochRecord
 
+from .messages import (
+    Failed,
+    Finished,
+    JobOptions,
+    JobSpec,
+    Paused,
+    PauseJob,
+    Progress,
+    Ready,
+    Shutdown,
+    StartJob,
+    StopJob,
+)
 from .settings import Settings, load_settings
 from .status import ACTIVE, FINISHED, Status
 from .store import RunStore, StoreUnavailableError, interrupted_message
 from .store_writer import StoreWriter
 
 __all__ = ["ACTIVE", "FINISHED", "JobRefusedError", "JobRunner", "JobSpec", "Snapshot",
-           "estimate_seconds", "job_payload"]
+           "estimate_seconds"]
 
 log = logging.getLogger("playground.jobs")
 
@@ -84,36 +96,6 @@ _SHUTDOWN_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
 
 class JobRefusedError(ValueError):
     """A job was refused before it was queued; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    """Everything a worker needs to train and evaluate one model.
-
-    Labels are class indices ``0 .. n_classes - 1``; ``classes`` maps them to
-    the labels shown to the user.
-    """
-
-    network: dict[str, Any]  # Network(...) arguments: n_features, hidden_layer_sizes,
-    #                          n_classes, activation, init, dtype
-    train: TrainConfig  # optimiser, learning rate, batch size, epochs, ...
-    seed: int  # seeds initialisation, shuffling and dropout
-    X_train: np.ndarray  # (n_train, n_features)
-    y_train: np.ndarray  # (n_train,) class indices
-    X_test: np.ndarray  # (n_test, n_features); evaluated every few epochs
-    y_test: np.ndarray  # (n_test,)
-    classes: tuple  # label of each class index
-    X_val: np.ndarray | None = None  # validation split (validation curves, early stopping)
-    y_val: np.ndarray | None = None
-    grid: np.ndarray | None = None  # (n_points, 2): decision-boundary grid for 2-D data
-    meta: dict[str, Any] = field(default_factory=dict)  # stored in the saved model
-
-    @property
-    def n_params(self) -> int:
-        """Weights and biases of the model this spec builds."""
-        net = self.network
-        return Network.count_parameters(
-            (net["n_features"], *net["hidden_layer_sizes"], net["n_classes"]))
 
 
 @dataclass(frozen=True)
@@ -194,7 +176,7 @@ class _Worker:
     def alive(self) -> bool:
         return not self.dead and self.process.poll() is None
 
-    def send(self, message: tuple) -> bool:
+    def send(self, message: object) -> bool:
         try:
             with self.send_lock:
                 self.conn.send(message)
@@ -213,25 +195,6 @@ def estimate_seconds(spec: JobSpec) -> float:
     if spec.X_val is not None:
         per_epoch += 2.0 * len(spec.X_val) * spec.n_params / _EST_FLOPS
     return spec.train.epochs * per_epoch
-
-
-def job_payload(spec: JobSpec, progress_interval: float = 0.1, eval_interval: float = 0.5,
-                checkpoint: bytes | None = None, store_url: str | None = None,
-                server_id: str | None = None, checkpoint_seconds: float = 5.0,
-                max_seconds: float | None = None) -> dict[str, Any]:
-    """The message body that tells a worker to train ``spec`` (see :mod:`playground.worker`).
-
-    ``checkpoint``: resume from these :mod:`nn_core.checkpoint` bytes;
-    ``store_url``: the run store the worker writes the run to (none: don't store);
-    ``max_seconds``: the worker stops the job after this much training time.
-    """
-    return {"network": spec.network, "train": spec.train, "seed": spec.seed,
-            "X_train": spec.X_train, "y_train": spec.y_train, "X_val": spec.X_val,
-            "y_val": spec.y_val, "X_test": spec.X_test, "y_test": spec.y_test,
-            "classes": np.asarray(spec.classes), "grid": spec.grid, "meta": spec.meta,
-            "progress_interval": progress_interval, "eval_interval": eval_interval,
-            "checkpoint": checkpoint, "store_url": store_url, "server_id": server_id,
-            "checkpoint_seconds": checkpoint_seconds, "max_seconds": max_seconds}
 
 
 def _frozen(evaluation: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -416,7 +379,7 @@ class JobRunner:
 
     def pause(self, job_id: str) -> bool:
         """Ask a running job to pause at the end of its epoch (it then frees its worker)."""
-        return self._control(job_id, ("pause", job_id), {RUNNING})
+        return self._control(job_id, PauseJob(job_id), {RUNNING})
 
     def resume(self, job_id: str) -> bool:
         """Queue a paused job again, from the checkpoint it paused at."""
@@ -457,7 +420,7 @@ class JobRunner:
                 return True
             job.stop_requested = True
             worker = job.worker
-        return worker is not None and worker.send(("stop", job_id, reason))
+        return worker is not None and worker.send(StopJob(job_id, reason))
 
     def snapshot(self, job_id: str, watch: bool = True) -> Snapshot | None:
         """Immutable state of a job, or None if unknown (or forgotten).
@@ -539,7 +502,7 @@ class JobRunner:
             self._store_write(lambda s, j=job: s.set_status(
                 j.id, INTERRUPTED, interrupted_message(0), only_if=tuple(ACTIVE)))
         for w in workers:
-            w.send(("shutdown",))
+            w.send(Shutdown())
         deadline = time.monotonic() + timeout
         for w in workers:
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -652,12 +615,12 @@ class JobRunner:
             if worker.job is not None or not worker.alive() or worker.pid is None:
                 continue
             job = self._next_job()
-            payload = job_payload(job.spec, self.progress_interval, self.eval_interval,
-                                  checkpoint=job.checkpoint, store_url=self.store_url,
-                                  server_id=self.server_id,
-                                  checkpoint_seconds=self.settings.checkpoint_seconds,
-                                  max_seconds=self.settings.max_job_seconds)
-            if not worker.send(("job", job.id, payload)):
+            options = JobOptions(self.progress_interval, self.eval_interval,
+                                 checkpoint=job.checkpoint, store_url=self.store_url,
+                                 server_id=self.server_id,
+                                 checkpoint_seconds=self.settings.checkpoint_seconds,
+                                 max_seconds=self.settings.max_job_seconds)
+            if not worker.send(StartJob(job.id, job.spec, options)):
                 self._queue.appendleft(job)
                 continue
             worker.job = job
@@ -775,39 +738,36 @@ class JobRunner:
             # The worker's end of the socket closed: the process died.
             self._handle_death(worker)
 
-    def _handle(self, worker: _Worker, message: tuple) -> None:
-        kind = message[0]
+    def _handle(self, worker: _Worker, message: object) -> None:
         with self._lock:
-            if kind == "ready":
-                worker.pid = message[1]
+            if isinstance(message, Ready):
+                worker.pid = message.pid
                 self._start_failures = 0
                 self._ready.notify_all()
                 return
-            job = self._jobs.get(message[1])
+            job = self._jobs.get(message.job_id)
             if job is None or job.worker is not worker:
-                if kind in ("finished", "failed", "paused") and worker.job is not None \
-                        and worker.job.id == message[1]:
+                if isinstance(message, Finished | Failed | Paused) and worker.job is not None \
+                        and worker.job.id == message.job_id:
                     worker.job = None  # job was forgotten meanwhile
                 return
-            if kind == "progress":
-                job.records.extend(message[2])
-                if message[3] is not None:
-                    job.evaluation = _frozen(message[3])
-            elif kind == "paused":
-                _, _, checkpoint, text = message
-                job.status, job.message = PAUSED, text
-                job.checkpoint = checkpoint
+            if isinstance(message, Progress):
+                job.records.extend(message.records)
+                if message.evaluation is not None:
+                    job.evaluation = _frozen(message.evaluation)
+            elif isinstance(message, Paused):
+                job.status, job.message = PAUSED, message.message
+                job.checkpoint = message.checkpoint
                 job.paused_at = time.monotonic()
                 worker.job = None
                 job.worker = None
-            elif kind == "finished":
-                _, _, status, text, evaluation, model = message
-                job.evaluation = _frozen(evaluation)
+            elif isinstance(message, Finished):
+                job.evaluation = _frozen(message.evaluation)
                 # The worker stored the model: it does not stay in server memory.
-                job.model = model if self.store_url is None else None
-                self._finish(job, Status(status), text)
-            elif kind == "failed":
-                self._finish(job, FAILED, message[2])
+                job.model = message.model if self.store_url is None else None
+                self._finish(job, Status(message.status), message.message)
+            elif isinstance(message, Failed):
+                self._finish(job, FAILED, message.message)
 
     def _handle_death(self, worker: _Worker) -> None:
         worker.dead = True

@@ -6,17 +6,9 @@ warm between jobs. It imports NumPy, the engine and the run store only (no
 Streamlit, Plotly or scikit-learn) and limits BLAS to one thread, so N workers
 use N cores and never stall the web server's GIL.
 
-Protocol over the duplex pipe (tuples; the first item is the kind):
-
-server -> worker
-    ``("job", job_id, payload)``, ``("pause", job_id)``,
-    ``("stop", job_id, reason | None)``, ``("shutdown",)``
-worker -> server
-    ``("ready", pid)``,
-    ``("progress", job_id, [EpochRecord, ...], evaluation | None)``,
-    ``("paused", job_id, checkpoint_bytes, message)`` (the job left the worker),
-    ``("finished", job_id, status, message, evaluation, model_bytes)``,
-    ``("failed", job_id, message)``
+The messages over the duplex pipe are the frozen dataclasses of
+:mod:`playground.messages` (a :class:`~playground.messages.StartJob` carries
+the :class:`~playground.messages.JobSpec` itself).
 
 The pipe carries what the pages show live; the run store gets the same
 records in batches (at least once a second), a checkpoint every
@@ -56,6 +48,17 @@ from nn_core.losses import cross_entropy, softmax
 from nn_core.network import Network
 from nn_core.training import EpochRecord, Trainer
 
+from .messages import (
+    Failed,
+    Finished,
+    Paused,
+    PauseJob,
+    Progress,
+    Ready,
+    Shutdown,
+    StartJob,
+    StopJob,
+)
 from .status import Status
 from .store import interrupted_message
 from .store_writer import StoreWriter
@@ -151,33 +154,33 @@ class _RunWrites:
             self.writer.submit(write, None if key is None else (key, self.run_id))
 
 
-def _build(payload: dict[str, Any], control: _Control,
+def _build(order: StartJob, control: _Control,
            on_epoch: Any) -> tuple[Network, Trainer, int]:
     """Network and trainer of a job, restored from its checkpoint if it has one."""
-    spec = payload["network"]
-    rng = np.random.default_rng(payload["seed"])
-    network = Network(spec["n_features"], spec["hidden_layer_sizes"], spec["n_classes"],
-                      spec["activation"], spec["init"], spec["dtype"], rng)
-    trainer = Trainer(network, payload["train"], rng, [on_epoch])
+    spec = order.spec
+    net = spec.network
+    rng = np.random.default_rng(spec.seed)
+    network = Network(net["n_features"], net["hidden_layer_sizes"], net["n_classes"],
+                      net["activation"], net["init"], net["dtype"], rng)
+    trainer = Trainer(network, spec.train, rng, [on_epoch])
     start_epoch = 0
-    if payload.get("checkpoint") is not None:
-        checkpoint = checkpoint_from_bytes(payload["checkpoint"])
+    if order.options.checkpoint is not None:
+        checkpoint = checkpoint_from_bytes(order.options.checkpoint)
         trainer.restore(checkpoint)
         start_epoch = checkpoint.epoch
     control.trainer = trainer
     return network, trainer, start_epoch
 
 
-def _run_job(send: Any, job_id: str, payload: dict[str, Any], control: _Control,
+def _run_job(send: Any, order: StartJob, control: _Control,
              writer: StoreWriter | None = None) -> None:
-    X_tr, y_tr = payload["X_train"], payload["y_train"]
-    X_val, y_val = payload.get("X_val"), payload.get("y_val")
-    X_te, y_te = payload["X_test"], payload["y_test"]
-    grid = payload.get("grid")
-    epochs = payload["train"].epochs
-    progress_interval = payload.get("progress_interval", 0.1)
-    eval_interval = payload.get("eval_interval", 0.5)
-    checkpoint_interval = payload.get("checkpoint_seconds", 5.0)
+    job_id, spec, opts = order.job_id, order.spec, order.options
+    X_tr, y_tr, X_val, y_val = spec.X_train, spec.y_train, spec.X_val, spec.y_val
+    X_te, y_te, grid = spec.X_test, spec.y_test, spec.grid
+    epochs = spec.train.epochs
+    progress_interval = opts.progress_interval
+    eval_interval = opts.eval_interval
+    checkpoint_interval = opts.checkpoint_seconds
     store = _RunWrites(writer, job_id)
     pending: list[EpochRecord] = []
     clock = {"send": -math.inf, "eval": -math.inf, "checkpoint": time.monotonic()}
@@ -185,7 +188,7 @@ def _run_job(send: Any, job_id: str, payload: dict[str, Any], control: _Control,
 
     def flush(evaluation: dict | None = None) -> None:
         if pending or evaluation is not None:
-            send(("progress", job_id, list(pending), evaluation))
+            send(Progress(job_id, tuple(pending), evaluation))
             pending.clear()
             clock["send"] = time.monotonic()
 
@@ -217,8 +220,8 @@ def _run_job(send: Any, job_id: str, payload: dict[str, Any], control: _Control,
             save_checkpoint()
         return control.stop
 
-    network, trainer, start_epoch = _build(payload, control, on_epoch)
-    limit = payload.get("max_seconds")
+    network, trainer, start_epoch = _build(order, control, on_epoch)
+    limit = opts.max_seconds
     timer = None
     if limit:
         # Enforced here, not only estimated before queueing: a timer stops the
@@ -230,7 +233,7 @@ def _run_job(send: Any, job_id: str, payload: dict[str, Any], control: _Control,
         timer.daemon = True
         timer.start()
     store.do(lambda s: s.set_status(job_id, Status.RUNNING, "Training.",
-                                    started_at=time.time(), server_id=payload.get("server_id")))
+                                    started_at=time.time(), server_id=opts.server_id))
     epoch = start_epoch  # the last epoch trained
     if control.stop:  # stopped before it began
         result_status, message = Status.STOPPED, "Stopped before the first epoch."
@@ -261,14 +264,14 @@ def _run_job(send: Any, job_id: str, payload: dict[str, Any], control: _Control,
     if paused and not control.stop:
         text = f"Paused after epoch {epoch}. Press Resume to continue."
         store.do(lambda s: s.set_status(job_id, Status.PAUSED, text))
-        send(("paused", job_id, paused[-1], text))
+        send(Paused(job_id, paused[-1], text))
         return
     if control.interrupted:
         result_status, message = Status.INTERRUPTED, interrupted_message(epoch)
     evaluation = evaluate(network, X_te, y_te, epoch, grid)
-    model = dumps(network, np.asarray(payload["classes"]), payload.get("meta", {}))
+    model = dumps(network, np.asarray(spec.classes), spec.meta)
     store.do(lambda s: s.finish_run(job_id, result_status, message, evaluation, model))
-    send(("finished", job_id, result_status, message, evaluation, model))
+    send(Finished(job_id, result_status, message, evaluation, model))
 
 
 def worker_main(conn: Connection) -> None:
@@ -286,7 +289,7 @@ def worker_main(conn: Connection) -> None:
             writers[url] = StoreWriter(url, name="nnpg-worker-store")
         return writers[url]
 
-    def send(message: tuple) -> None:
+    def send(message: object) -> None:
         try:
             with send_lock:
                 conn.send(message)
@@ -305,41 +308,40 @@ def worker_main(conn: Connection) -> None:
             except (EOFError, OSError):
                 interrupt_all()  # the server is gone: store what we have, then exit
                 return
-            kind = message[0]
-            if kind == "job":
-                current[message[1]] = _Control(message[1])
+            if isinstance(message, StartJob):
+                current[message.job_id] = _Control(message.job_id)
                 jobs.put(message)
-            elif kind == "shutdown":
+            elif isinstance(message, Shutdown):
                 interrupt_all()
                 return
-            elif kind in ("pause", "stop"):
-                control = current.get(message[1])
+            elif isinstance(message, PauseJob | StopJob):
+                control = current.get(message.job_id)
                 if control is None:
                     continue
-                if kind == "pause":
+                if isinstance(message, PauseJob):
                     control.request_pause()
                 else:
-                    control.request_stop(message[2] if len(message) > 2 else None)
+                    control.request_stop(message.reason)
 
     # SIGTERM reaches the workers with the server's process group: stop like a
     # shutdown, so the interrupted run keeps its last records and checkpoint.
     signal.signal(signal.SIGTERM, lambda *_: interrupt_all())
     threading.Thread(target=reader, name="nnpg-worker-reader", daemon=True).start()
-    send(("ready", os.getpid()))
-    while (message := jobs.get()) is not None:
-        _, job_id, payload = message
+    send(Ready(os.getpid()))
+    while (order := jobs.get()) is not None:
+        job_id = order.job_id
         control = current.get(job_id) or _Control(job_id)
-        writer = writer_for(payload.get("store_url"))
+        writer = writer_for(order.options.store_url)
         try:
             with np.errstate(all="ignore"):
-                _run_job(send, job_id, payload, control, writer)
+                _run_job(send, order, control, writer)
         except Exception as exc:  # report, keep serving
             traceback.print_exc(file=sys.stderr)
             text = f"Training failed: {type(exc).__name__}: {exc}"
             if writer is not None:
                 writer.submit(lambda s, t=text, j=job_id: s.finish_run(j, Status.FAILED, t,
                                                                         None, None))
-            send(("failed", job_id, text))
+            send(Failed(job_id, text))
         finally:
             current.pop(job_id, None)
     for writer in writers.values():

@@ -16,7 +16,7 @@ import pytest
 from playground.config import RunConfig, batch_choices
 from playground.datasets import load_builtin
 from playground.export import history_csv, metrics_csv, reproduce_script
-from playground.jobs import job_payload
+from playground.messages import Finished, Progress, StartJob
 from playground.runs import build_spec
 from playground.worker import _Control, _run_job
 
@@ -28,12 +28,12 @@ def run_job(cfg: RunConfig):
     ds = load_builtin(cfg.dataset, cfg.n_samples, cfg.noise, cfg.n_classes, cfg.seed)
     spec, _, batch = build_spec(cfg, ds)
     sent = []
-    _run_job(sent.append, "j", job_payload(spec), _Control("j"))
-    records = [r for m in sent if m[0] == "progress" for r in m[2]]
+    _run_job(sent.append, StartJob("j", spec), _Control("j"))
+    records = [r for m in sent if isinstance(m, Progress) for r in m.records]
     finished = sent[-1]
-    assert finished[0] == "finished", finished
+    assert isinstance(finished, Finished), finished
     # the evaluation, and the model bytes the "Model (.npz)" button offers
-    return records, finished[4], batch, finished[5]
+    return records, finished.evaluation, batch, finished.model
 
 
 @pytest.mark.parametrize("cfg", [

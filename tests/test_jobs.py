@@ -14,7 +14,8 @@ import psutil
 import pytest
 
 from nn_core.io import load_network
-from playground.jobs import JobRefusedError, JobRunner, job_payload
+from playground.jobs import JobRefusedError, JobRunner
+from playground.messages import Finished, JobOptions, Progress, StartJob
 from playground.settings import Settings, available_cpus, cgroup_cpu_limit, load_settings
 from tests.jobs_util import long_spec, make_spec, wait_for
 
@@ -247,18 +248,18 @@ def test_progress_is_throttled():
     spec = make_spec(epochs=300, n=200, hidden=(8,))
     sent = []
     # no validation split: only the throttled progress messages are measured
-    payload = job_payload(dataclasses.replace(spec, X_val=None, y_val=None),
-                          progress_interval=0.1, eval_interval=0.5)
+    order = StartJob("j", dataclasses.replace(spec, X_val=None, y_val=None),
+                     JobOptions(progress_interval=0.1, eval_interval=0.5))
     t0 = time.monotonic()
-    _run_job(sent.append, "j", payload, _Control("j"))
+    _run_job(sent.append, order, _Control("j"))
     seconds = time.monotonic() - t0
-    progress = [m for m in sent if m[0] == "progress"]
+    progress = [m for m in sent if isinstance(m, Progress)]
     assert len(progress) <= seconds / 0.1 + 2, (len(progress), seconds)
-    epochs = [r.epoch for m in progress for r in m[2]]
+    epochs = [r.epoch for m in progress for r in m.records]
     assert epochs == list(range(1, 301))
-    evaluations = [m[3] for m in progress if m[3] is not None]
+    evaluations = [m.evaluation for m in progress if m.evaluation is not None]
     assert 1 <= len(evaluations) <= seconds / 0.5 + 2
-    assert sent[-1][0] == "finished" and sent[-1][2] == "done"
+    assert isinstance(sent[-1], Finished) and sent[-1].status == "done"
 
 
 def test_no_processes_left_after_shutdown():
@@ -369,9 +370,8 @@ def test_worker_enforces_the_wall_clock_limit():
 
     spec = long_spec()
     sent = []
-    payload = job_payload(spec, max_seconds=0.5)
     t0 = time.monotonic()
-    _run_job(sent.append, "j", payload, _Control("j"))
+    _run_job(sent.append, StartJob("j", spec, JobOptions(max_seconds=0.5)), _Control("j"))
     assert time.monotonic() - t0 < 5
-    assert sent[-1][0] == "finished" and sent[-1][2] == "stopped"
-    assert "time limit" in sent[-1][3]
+    assert isinstance(sent[-1], Finished) and sent[-1].status == "stopped"
+    assert "time limit" in sent[-1].message
