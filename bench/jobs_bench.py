@@ -87,6 +87,7 @@ import math
 import platform
 import re
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -173,8 +174,7 @@ def app_specs(data: Digits, seed: int) -> dict[str, Any]:
 
     from playground.config import RunConfig
     from playground.datasets import load_builtin
-
-    build_spec = app_ui().build_spec
+    from playground.runs import build_spec
 
     ds = load_builtin("Digits", seed=seed)
     preprocessing = {"mean": data.mean.tolist(), "scale": data.scale.tolist(),
@@ -185,7 +185,7 @@ def app_specs(data: Digits, seed: int) -> dict[str, Any]:
         app_spec, _, batch = build_spec(cfg, ds)
         # The seed configuration is the sidebar's default: check, do not assume.
         expected = {"n_features": 64, "hidden_layer_sizes": HIDDEN, "n_classes": 10,
-                    "activation": "relu", "init": "auto", "dtype": "float32"}
+                    "activation": "relu", "init": "glorot_normal", "dtype": "float32"}
         if app_spec.network != expected or batch != BATCH_SIZE \
                 or app_spec.train.optimizer != "sgd" \
                 or app_spec.train.learning_rate != LEARNING_RATE \
@@ -790,6 +790,22 @@ async def run_load(proc: subprocess.Popen, sessions: Sequence[Any], timeout: flo
     return driven, samples, shutdown
 
 
+def stored_runs(store_dir: str) -> dict[str, int]:
+    """What the server's SQLite run store holds after the load: runs by status."""
+    from playground.store import RunStore, database_url, runs
+
+    store = RunStore(database_url(store_dir), migrate=False)
+    try:
+        with store.engine.connect() as conn:
+            rows = conn.execute(runs.select().with_only_columns(
+                runs.c.status, runs.c.epochs_done, runs.c.model.is_not(None))).all()
+    finally:
+        store.close()
+    return {"runs": len(rows), "done": sum(r[0] == "done" for r in rows),
+            "with_model": sum(bool(r[2]) for r in rows),
+            "all_epochs": sum(r[1] == EPOCHS for r in rows)}
+
+
 def bench_load(n_sessions: int, timeout: float, isolated_train_s: float | None
                ) -> dict[str, Any]:
     from st_client import BrowserSession
@@ -798,8 +814,9 @@ def bench_load(n_sessions: int, timeout: float, isolated_train_s: float | None
     from tests.servers import start_app
 
     max_jobs = load_settings().max_jobs
+    store_dir = tempfile.mkdtemp(prefix="nnpg-load-store-")
     t_start = time.monotonic()
-    proc, url = start_app()
+    proc, url = start_app(env={"NNPG_DATA_DIR": store_dir})
     server_start_s = time.monotonic() - t_start
     log = ServerLog(urlsplit(url).port)
     sampler = ProcessSampler(proc.pid)
@@ -856,6 +873,7 @@ def bench_load(n_sessions: int, timeout: float, isolated_train_s: float | None
                 "max_s": max(lat, default=math.nan), "errors": len(errors),
                 "error_examples": errors[:3]}
 
+    out["stored"] = stored_runs(store_dir)
     out["health_idle"] = window(pressed - driven["idle_seconds"], pressed)
     out["health_load"] = window(pressed, all_done)
     out["health_target_met"] = (out["health_load"]["p95_s"] < HEALTH_P95_TARGET
@@ -914,6 +932,10 @@ def print_load(res: dict[str, Any]) -> None:
           f"({met(res['completion_ok'])})")
     if res["not_completed"]:
         print(f"   NOT completed: {', '.join(res['not_completed'])}")
+    st_ = res["stored"]
+    print(f"   run store (SQLite): {st_['runs']} runs stored, {st_['done']} done, "
+          f"{st_['all_epochs']} with all {EPOCHS} epoch records, {st_['with_model']} with their "
+          f"model ({met(st_['done'] >= res['completed'] == n)})")
     for name, problems in res["problems"].items():
         print(f"   problem in {name}: {'; '.join(problems)[:300]}")
     for name, reason in res["closed_early"].items():

@@ -7,6 +7,10 @@ Run it from the repository root::
     .venv/bin/python bench/train_bench.py --quick # smoke run (fewer epochs and repetitions)
     .venv/bin/python bench/train_bench.py --cases digits-b32 --repeats 7 --json out.json
 
+    # before/after a change: this nn_core against another copy (e.g. HEAD's), alternating
+    git archive HEAD nn_core | tar -x -C /tmp/nn_head   # after mkdir -p /tmp/nn_head
+    .venv/bin/python bench/train_bench.py --baseline /tmp/nn_head --repeats 15
+
 PyTorch is optional: without it the torch column is skipped (install the CPU wheel
 with ``.venv/bin/pip install torch==2.13.0``; it is deliberately not in any
 requirements file).
@@ -28,6 +32,12 @@ What is measured
   training loop does. "x floor" = nn_core's ms/epoch (from the whole fit) over the
   floor's ms/epoch: everything besides the products (Python overhead,
   activations, softmax, optimiser, shuffling) is the excess over 1.
+* ``--baseline DIR`` instead times this nn_core against the copy in
+  ``DIR/nn_core``, imported as a second package in the same process; the two
+  alternate (the order flips every repetition) with the same seeds, and the
+  result is the median of the per-repetition time ratios with its quartiles,
+  plus whether both trained the same loss curves. ``--textbook`` adds
+  :func:`nn_core.textbook.train` (float64) to that rotation.
 * For synthetic-large also: GFLOP/s of each product and of the whole floor, the
   FLOPs of one training epoch, and the fraction of that matmul bound that each
   library's training reaches; and nn_core's peak memory during ``fit`` (measured
@@ -51,6 +61,7 @@ import argparse
 import contextlib
 import gc
 import importlib
+import importlib.util
 import itertools
 import json
 import math
@@ -71,7 +82,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from nn_core import NeuralNetworkClassifier
+from nn_core import NeuralNetworkClassifier, TrainConfig, textbook
 from nn_core.network import Network
 
 SEEDS = (0, 1, 2)
@@ -477,6 +488,107 @@ def run_case(case: Case, libs: list[str], torch: Any | None, epochs: int, repeat
 
 
 # ---------------------------------------------------------------------------
+# before / after: this nn_core against another copy of it
+# ---------------------------------------------------------------------------
+def load_baseline(path: str, name: str = "nn_core_baseline") -> Any:
+    """Import the package ``path/nn_core`` under the name ``name`` (its imports are relative)."""
+    init = os.path.join(os.path.abspath(path), "nn_core", "__init__.py")
+    if not os.path.exists(init):
+        raise SystemExit(f"--baseline: no {init}; extract one with "
+                         f"`git archive HEAD nn_core | tar -x -C {path}`")
+    spec = importlib.util.spec_from_file_location(
+        name, init, submodule_search_locations=[os.path.dirname(init)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _timed_cpu(fit: Callable[[], Any]) -> tuple[float, float, Any]:
+    """Wall seconds, CPU seconds of this process, and the result of ``fit()``."""
+    gc.collect()
+    c0 = time.process_time()
+    seconds, result = _timed(fit)
+    return seconds, time.process_time() - c0, result
+
+
+def run_textbook(case: Case, data: Dataset, seed: int,
+                 epochs: int) -> tuple[float, float, list]:
+    """nn_core.textbook.train (float64) on ``case``: the code the How it works page shows."""
+    rng = np.random.default_rng(seed)
+    sizes = [data.n_features, *case.hidden, data.n_classes]
+    net = textbook.Network.create(sizes, "relu", rng, init="glorot_uniform")
+    config = TrainConfig(optimizer="sgd", learning_rate=case.learning_rate,
+                         batch_size=case.batch_size, epochs=epochs)
+    seconds, cpu, history = _timed_cpu(lambda: textbook.train(net, data.X_train, data.y_train,
+                                                              config, rng))
+    return seconds, cpu, [e.loss for e in history]
+
+
+def run_against_baseline(case: Case, baseline: Any, epochs: int, repeats: int,
+                         with_textbook: bool, log: Callable[[str], None]) -> dict[str, Any]:
+    data = case.data()
+    classes = {"nn_core": NeuralNetworkClassifier,
+               "baseline": baseline.NeuralNetworkClassifier}
+
+    def fit(lib: str, seed: int, ep: int) -> tuple[float, float, list]:
+        if lib == "textbook":
+            return run_textbook(case, data, seed, ep)
+        clf = classes[lib](hidden_layer_sizes=case.hidden, activation="relu", optimizer="sgd",
+                           learning_rate=case.learning_rate, batch_size=case.batch_size,
+                           epochs=ep, init="glorot_uniform", random_state=seed)
+        seconds, cpu, clf = _timed_cpu(lambda: clf.fit(data.X_train, data.y_train))
+        return seconds, cpu, list(clf.loss_curve_)
+
+    libs = ["nn_core", "baseline"] + (["textbook"] if with_textbook else [])
+    for lib in libs:  # warm-up, untimed
+        fit(lib, 0, min(epochs, 2))
+    times: dict[str, list[float]] = {lib: [] for lib in libs}
+    cpu: dict[str, list[float]] = {lib: [] for lib in libs}
+    same_curves = True
+    for rep in range(repeats):
+        seed = SEEDS[rep % len(SEEDS)]
+        order = libs[rep % len(libs):] + libs[:rep % len(libs)]
+        curves = {}
+        for lib in order:
+            seconds, cpu_seconds, curves[lib] = fit(lib, seed, epochs)
+            times[lib].append(seconds)
+            cpu[lib].append(cpu_seconds)
+        same_curves &= curves["nn_core"] == curves["baseline"]
+        log(f"  rep {rep + 1}/{repeats} (seed {seed}, order {' > '.join(order)}): "
+            + ", ".join(f"{lib} {times[lib][-1]:.3f}s (cpu {cpu[lib][-1]:.3f}s)"
+                        for lib in libs))
+
+    def paired(t: dict[str, list[float]]) -> dict[str, Any]:
+        ratios = sorted(a / b for a, b in zip(t["nn_core"], t["baseline"]))
+        q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+        return {"median_seconds": {lib: median(v) for lib, v in t.items()},
+                "paired_ratio": median(ratios), "ratio_quartiles": [q[0], q[2]]}
+
+    return {"case": case.name, "epochs": epochs, "repeats": repeats, "wall": paired(times),
+            "cpu": paired(cpu), "times": times, "cpu_times": cpu,
+            "same_loss_curves": same_curves}
+
+
+def print_against_baseline(res: dict[str, Any], baseline_path: str) -> None:
+    print(f"\n{res['case']} ({res['epochs']} epochs, {res['repeats']} alternating repetitions)")
+    for clock in ("wall", "cpu"):
+        r = res[clock]
+        med = r["median_seconds"]
+        line = (f"  {clock:4s}  nn_core {med['nn_core']:.3f} s, baseline {med['baseline']:.3f} s"
+                f" (medians)")
+        if "textbook" in med:
+            line += (f", nn_core.textbook (float64) {med['textbook']:.3f} s = "
+                     f"{med['textbook'] / med['nn_core']:.1f}x nn_core")
+        lo, hi = r["ratio_quartiles"]
+        print(line)
+        print(f"        this / baseline: paired median {r['paired_ratio']:.3f} (quartiles "
+              f"{lo:.3f} to {hi:.3f}); ratio of medians {med['nn_core'] / med['baseline']:.3f}")
+    print(f"  baseline: {baseline_path}/nn_core; same loss curves: "
+          f"{'yes' if res['same_loss_curves'] else 'NO'}")
+
+
+# ---------------------------------------------------------------------------
 # peak memory (run in a fresh process)
 # ---------------------------------------------------------------------------
 def measure_memory(case: Case, epochs: int, seed: int = 0) -> dict[str, Any]:
@@ -647,6 +759,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", metavar="PATH", help="also write all results as JSON")
     p.add_argument("--memory-only", action="store_true",
                    help="internal: measure peak memory of the first case and print JSON")
+    p.add_argument("--baseline", metavar="DIR",
+                   help="time this nn_core against DIR/nn_core instead, alternating")
+    p.add_argument("--textbook", action="store_true",
+                   help="with --baseline: also time nn_core.textbook.train")
     p.add_argument("--epochs-override", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.repeats is not None and args.repeats < 1:
@@ -667,6 +783,29 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.memory_only:
         print(json.dumps(measure_memory(cases[0], epochs_of(cases[0]))))
+        return 0
+
+    if args.baseline:
+        baseline = load_baseline(args.baseline)
+        print(f"Before/after: nn_core ({os.path.dirname(os.path.dirname(__file__)) or '.'}) "
+              f"against {args.baseline}/nn_core, same process, one BLAS thread; CPU "
+              f"{cpu_model()}, Python {platform.python_version()}, NumPy {np.__version__}")
+        results = []
+        with threadpool_limits(limits=1):
+            for case in cases:
+                if case.memory and len(cases) > 1:
+                    continue  # the large case only when asked for alone
+                repeats = args.repeats or (QUICK_REPEATS if args.quick else 2 * case.repeats)
+                print(f"\nrunning {case.name} ...", flush=True)
+                results.append(run_against_baseline(
+                    case, baseline, epochs_of(case), repeats,
+                    args.textbook and case.name == "digits-b32",
+                    lambda s: print(s, flush=True)))
+        for res in results:
+            print_against_baseline(res, args.baseline)
+        if args.json:
+            with open(args.json, "w", encoding="utf-8") as f:
+                json.dump({"baseline": args.baseline, "cases": results}, f, indent=2)
         return 0
 
     torch = load_torch() if "torch" in args.libs else None

@@ -4,7 +4,9 @@ The maths (layers, activations, loss, back-propagation, optimisers, schedules,
 metrics) imports NumPy only; :class:`NeuralNetworkClassifier` wraps it in a
 scikit-learn estimator and is imported lazily, so code that only trains a
 :class:`Network` with a :class:`Trainer` (e.g. the playground's worker
-processes) never loads scikit-learn.
+processes) never loads scikit-learn. :mod:`nn_core.textbook` is the same
+engine written the way the maths reads (samples as rows, forward and backward
+side by side, no buffers); the tests check the fast path against it.
 
 >>> from nn_core import NeuralNetworkClassifier
 >>> clf = NeuralNetworkClassifier(hidden_layer_sizes=(64, 32), random_state=0)

@@ -8,22 +8,24 @@ and the layers never hold a second copy of anything.
 
 A training step (:meth:`Network.train_batch`) runs on preallocated,
 feature-major buffers held by a :class:`Workspace` (one per mini-batch width),
-so it allocates nothing.
+so it allocates nothing. It computes what :class:`nn_core.textbook.Network`'s
+``forward`` and ``backward`` compute (the tests check it to 1e-10).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import pairwise
+from typing import NamedTuple
 
 import numpy as np
 
 from .activations import get_activation
 from .initializers import get_initializer, resolve_init
 from .layers import Dense
-from .losses import softmax, softmax_cross_entropy_grad_
+from .losses import OutputTargets, softmax, softmax_cross_entropy_grad_
 
-__all__ = ["Network", "Workspace"]
+__all__ = ["BackwardStep", "DropoutBuffers", "ForwardStep", "Network", "Workspace"]
 
 # Inference runs in chunks so predicting a million rows does not allocate a
 # million-row activation matrix per layer.
@@ -45,7 +47,8 @@ class Network:
     activation : str
         Hidden activation, one of :data:`nn_core.activations.ACTIVATIONS`.
     init : str
-        ``"auto"`` or a name in :data:`nn_core.initializers.INITIALIZERS`.
+        ``"auto"`` (Glorot/Xavier normal, as the tutorial) or a name in
+        :data:`nn_core.initializers.INITIALIZERS`.
     dtype : numpy dtype
         ``float32`` (default, fast) or ``float64``.
     rng : numpy.random.Generator or None
@@ -61,7 +64,7 @@ class Network:
         self.hidden_layer_sizes = tuple(int(h) for h in hidden_layer_sizes)
         self.n_classes = int(n_classes)
         self.activation = activation
-        self.init = resolve_init(init, activation)
+        self.init = resolve_init(init)
         self.dtype = np.dtype(dtype)
         self._build()
         if rng is not None:
@@ -106,7 +109,7 @@ class Network:
 
     def initialize(self, rng: np.random.Generator) -> None:
         """Draw fresh weights (one layer after another) and zero the biases."""
-        draw = get_initializer(self.init, self.activation)
+        draw = get_initializer(self.init)
         for layer in self.layers:
             layer.W[...] = draw(rng, layer.n_in, layer.n_out)
             layer.b[...] = 0
@@ -194,9 +197,7 @@ class Network:
         ws.rng = rng
         return ws
 
-    def train_batch(self, ws: Workspace, x_T: np.ndarray, Yc: np.ndarray,
-                    inv_c: np.ndarray, label_index: np.ndarray, sum_exp_out: np.ndarray,
-                    true_logit_out: np.ndarray) -> None:
+    def train_batch(self, ws: Workspace, x_T: np.ndarray, targets: OutputTargets) -> None:
         """Forward and backward pass for one mini-batch; fills :attr:`grads`.
 
         Per layer, with feature-major activations ``A`` (``(n_in + 1, batch)``,
@@ -216,17 +217,19 @@ class Network:
         x_T : ndarray of shape (n_features + 1, batch)
             The batch, feature-major, with a trailing row of ones (typically
             the transpose of a row-major ``(batch, n_features + 1)`` block).
-        Yc, inv_c, label_index, sum_exp_out, true_logit_out
-            See :func:`nn_core.losses.softmax_cross_entropy_grad_`. After the
-            call :attr:`grads` holds ``c * batch`` times the gradient of the
-            batch's mean cross-entropy.
+        targets : OutputTargets
+            The batch's scaled targets. After the call :attr:`grads` holds the
+            gradient of the batch's mean cross-entropy times ``c * batch``
+            (1 unless the trainer folds the learning rate in).
 
         Notes
         -----
         The loops below run ~1,000 times a second with 32-sample batches, where
         each NumPy call costs about as much as its arithmetic, so the layer
-        views are prepared once in the workspace and ``np.dot`` (about 1 us
-        cheaper per call than ``np.matmul`` for these 2-D products) is used.
+        views are prepared once in the workspace (unpacked positionally: the
+        fields of :class:`ForwardStep` and :class:`BackwardStep`) and ``np.dot``
+        (about 1 us cheaper per call than ``np.matmul`` for these 2-D
+        products) is used.
         """
         dot = np.dot
         A = x_T
@@ -235,12 +238,11 @@ class Network:
             if train is not None:
                 train(Z, D)
             if dropout is not None:
-                ws.apply_dropout(Z, D, *dropout)
+                ws.apply_dropout(Z, D, dropout)
             A = A_next
         logits = ws.logits
         dot(ws.out_WbT, A, out=logits)
-        softmax_cross_entropy_grad_(logits, ws.logits_flat, Yc, inv_c, label_index,
-                                    ws.row_max, sum_exp_out, true_logit_out)
+        softmax_cross_entropy_grad_(logits, ws.logits_flat, ws.row_max, targets)
         # The output delta is now in `logits`; walk back to the input.
         for A_prev, dWb, W, delta_T, delta, delta_prev, D_prev in ws.backward_steps:
             dot(x_T if A_prev is None else A_prev, delta_T, out=dWb)
@@ -248,6 +250,38 @@ class Network:
                 dot(W, delta, out=delta_prev)
                 if D_prev is not None:
                     np.multiply(delta_prev, D_prev, out=delta_prev)
+
+
+class DropoutBuffers(NamedTuple):
+    """Scratch space of inverted dropout on one hidden layer."""
+
+    R: np.ndarray  # (units, width): uniform draws
+    M: np.ndarray  # (units, width): the mask, 0 or 1 / (1 - rate)
+    rate: float
+    has_derivative: bool  # False: D holds no f'(Z) yet, the mask is copied into it
+
+
+class ForwardStep(NamedTuple):
+    """One hidden layer of the training pass: ``Z = Wb.T @ A_prev``, then ``A = f(Z)``."""
+
+    WbT: np.ndarray  # (n_out, n_in + 1): a view of the layer's weights
+    Z: np.ndarray  # (n_out, width): pre-activations, replaced by f(Z) in place
+    D: np.ndarray | None  # (n_out, width): f'(Z) times the dropout mask; None: all ones
+    A: np.ndarray  # (n_out + 1, width): Z plus a row of ones, the next layer's input
+    train: Callable[[np.ndarray, np.ndarray], None] | None  # Activation.forward_train
+    dropout: DropoutBuffers | None
+
+
+class BackwardStep(NamedTuple):
+    """One layer of the backward pass, output layer first."""
+
+    A_prev: np.ndarray | None  # (n_in + 1, width): the layer's input; None: the batch
+    dWb: np.ndarray  # noqa: N815 (n_in + 1, n_out): written, A_prev @ delta.T
+    W: np.ndarray  # (n_in, n_out)
+    delta_T: np.ndarray  # noqa: N815 (width, n_out): delta transposed (a view)
+    delta: np.ndarray  # (n_out, width): dL/dZ of this layer
+    delta_prev: np.ndarray | None  # (n_in, width): written, (W @ delta) * D_prev
+    D_prev: np.ndarray | None  # the layer below's D; None: nothing to multiply
 
 
 class Workspace:
@@ -273,7 +307,7 @@ class Workspace:
         self.logits_flat = self.logits.reshape(-1)
         self.row_max = np.empty(width, dtype=dt)
         self.out_WbT = net.layers[-1].WbT
-        self.forward_steps = []
+        self.forward_steps: list[ForwardStep] = []
         hidden = net.layers[:-1]
         act = hidden[0].activation if hidden else None
         has_derivative = act is not None and act.derivative is not None
@@ -287,27 +321,25 @@ class Workspace:
                 if (has_derivative or dropout > 0) else None
             drop = None
             if dropout > 0:
-                drop = (np.empty((layer.n_out, width), dtype=dt),
-                        np.empty((layer.n_out, width), dtype=dt),
-                        float(dropout), has_derivative)
+                drop = DropoutBuffers(np.empty((layer.n_out, width), dtype=dt),
+                                      np.empty((layer.n_out, width), dtype=dt),
+                                      float(dropout), has_derivative)
             train = act.forward_train if has_derivative else None
-            self.forward_steps.append((layer.WbT, Z, D, A, train, drop))
+            self.forward_steps.append(ForwardStep(layer.WbT, Z, D, A, train, drop))
             inputs.append(A)
             derivs.append(D)
             deltas.append(np.empty((layer.n_out, width), dtype=dt))
-        #: (A_prev, dWb, W, delta.T, delta, delta_prev, D_prev), output layer first
-        self.backward_steps = []
+        self.backward_steps: list[BackwardStep] = []  # output layer first
         last = len(net.layers) - 1
         for i in range(last, -1, -1):
             layer = net.layers[i]
             delta = self.logits if i == last else deltas[i]
-            self.backward_steps.append((
+            self.backward_steps.append(BackwardStep(
                 inputs[i], layer.dWb, layer.W, delta.T, delta,
                 deltas[i - 1] if i > 0 else None, derivs[i - 1] if i > 0 else None))
         self.hidden = inputs[1:]
 
-    def apply_dropout(self, Z: np.ndarray, D: np.ndarray, R: np.ndarray,
-                      M: np.ndarray, p: float, has_derivative: bool) -> None:
+    def apply_dropout(self, Z: np.ndarray, D: np.ndarray, buffers: DropoutBuffers) -> None:
         """Inverted dropout on the activations ``Z`` (training only).
 
         Each unit survives with probability ``1 - p`` and survivors are scaled
@@ -315,6 +347,7 @@ class Workspace:
         multiplies the derivative buffer, which routes the gradient through
         the surviving units only.
         """
+        R, M, p, has_derivative = buffers
         self.rng.random(dtype=R.dtype, out=R)
         np.greater_equal(R, p, out=M)
         np.multiply(M, 1.0 / (1.0 - p), out=M)

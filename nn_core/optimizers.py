@@ -2,10 +2,13 @@
 
 All the network's weights and biases live in one contiguous vector (see
 :mod:`nn_core.network`), so each update below is a handful of whole-vector
-operations, whatever the number of layers.
+operations, whatever the number of layers. :data:`OPTIMIZERS` maps a name to
+its class; :func:`make_optimizer` is the only place where a name becomes an
+optimiser, and the app's option list is read from the registry.
 
 Update rules (``g`` is the gradient, ``lr`` the learning rate, ``t`` the step
-number starting at 1):
+number starting at 1); :mod:`nn_core.textbook` has them verbatim, and the tests
+check these in-place versions against it:
 
 ============  ===============================================================
 ``sgd``       ``p -= lr * g``
@@ -16,10 +19,13 @@ number starting at 1):
 ``rmsprop``   ``s = rho s + (1 - rho) g**2;  p -= lr * g / (sqrt(s) + eps)``
 ============  ===============================================================
 
-The first three are linear in ``lr * g``. For them the trainer scales the
-output-layer delta by ``lr`` (it must scale it by ``1 / batch`` anyway), so the
-gradients arrive already multiplied by the learning rate and
-:meth:`step_prescaled` saves one pass over the parameters per step.
+A new optimiser is one subclass of :class:`Optimizer` (its ``name``, the
+:class:`~nn_core.training.TrainConfig` fields it reads in ``hyperparameters``,
+its ``state_names`` and its ``step``), one entry in :data:`OPTIMIZERS`, and its
+formula in :mod:`nn_core.textbook` (``tests/test_textbook.py`` then checks one
+against the other, and the app offers it). If its update depends on ``lr * g``
+only, listing it in :attr:`nn_core.training.FoldedUpdate.FOLDABLE` saves a pass
+over the parameters per step.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
@@ -69,15 +76,15 @@ class OptimizerState:
         if not isinstance(t, (int, np.integer)) or isinstance(t, bool) or t < 0:
             raise ValueError(f"the optimizer step count must be an integer >= 0, got {t!r}")
         object.__setattr__(self, "t", int(t))
-        if self.name not in _STATE_NAMES:
+        if self.name not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, got {self.name!r}")
         if not isinstance(self.arrays, Mapping):
             raise ValueError(f"optimizer state arrays must be a mapping, got "
                              f"{type(self.arrays).__name__}")
-        unknown = sorted(set(map(str, self.arrays)) - set(_STATE_NAMES[self.name]))
+        unknown = sorted(set(map(str, self.arrays)) - set(OPTIMIZERS[self.name].state_names))
         if unknown:
             raise ValueError(f"{self.name} has no state called {unknown} (it keeps "
-                             f"{list(_STATE_NAMES[self.name])})")
+                             f"{list(OPTIMIZERS[self.name].state_names)})")
         # Copies are taken here, once, so no caller can alias a live buffer.
         frozen = {str(k): _frozen_copy(v) for k, v in self.arrays.items()}
         object.__setattr__(self, "arrays", MappingProxyType(frozen))
@@ -88,15 +95,12 @@ class OptimizerState:
 
 
 class Optimizer:
-    """Base class: ``step(params, grad, lr)`` updates ``params`` in place.
+    """Base class: ``step(params, grad, lr)`` updates ``params`` in place."""
 
-    Subclasses that are linear in ``lr * grad`` set ``prescaled = True`` and
-    implement :meth:`step_prescaled`.
-    """
-
-    prescaled = False
     #: Registry name (see :data:`OPTIMIZERS`).
     name = ""
+    #: The :class:`~nn_core.training.TrainConfig` fields the constructor takes.
+    hyperparameters: tuple[str, ...] = ()
     #: Attributes holding per-parameter state that must survive a checkpoint;
     #: everything else (``_tmp*``) is scratch space.
     state_names: tuple[str, ...] = ()
@@ -105,7 +109,13 @@ class Optimizer:
         self.t = 0  # number of steps taken
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(t={self.t})"
+        hyper = "".join(f", {k}={getattr(self, k)!r}" for k in self.hyperparameters)
+        return f"{type(self).__name__}(t={self.t}{hyper})"
+
+    @classmethod
+    def from_config(cls, config: Any) -> Optimizer:
+        """Build from any object with the :attr:`hyperparameters` as attributes."""
+        return cls(**{k: getattr(config, k) for k in cls.hyperparameters})
 
     def get_state(self) -> OptimizerState:
         """A copy of the step count and state arrays (see :class:`OptimizerState`)."""
@@ -157,47 +167,42 @@ class Optimizer:
             setattr(self, name, arr)
         return arr
 
+    def _lr_times(self, grad: np.ndarray, lr: float) -> np.ndarray:
+        """``lr * grad`` in scratch space; ``grad`` itself when ``lr`` is 1."""
+        if lr == 1.0:
+            return grad
+        out = self._state("_tmp", grad)
+        np.multiply(grad, lr, out=out)
+        return out
+
     def step(self, params: np.ndarray, grad: np.ndarray, lr: float) -> None:
         """Update ``params`` in place from the gradient ``grad``.
 
         Parameters
         ----------
         params, grad : ndarray of shape (n_params,)
+            ``grad`` is read, never written.
         lr : float
             Learning rate for this step.
         """
         raise NotImplementedError
 
-    def step_prescaled(self, params: np.ndarray, lr_grad: np.ndarray) -> None:
-        """Update from ``lr_grad = lr * grad`` (only when ``prescaled``)."""
-        raise NotImplementedError
 
-
-class _Prescaled(Optimizer):
-    """An optimiser whose update depends on ``lr * grad`` only."""
-
-    prescaled = True
-
-    def step(self, params: np.ndarray, grad: np.ndarray, lr: float) -> None:
-        tmp = self._state("_tmp", grad)
-        np.multiply(grad, lr, out=tmp)
-        self.step_prescaled(params, tmp)
-
-
-class SGD(_Prescaled):
-    """Plain stochastic gradient descent."""
+class SGD(Optimizer):
+    """Plain stochastic gradient descent: ``p -= lr * g``."""
 
     name = "sgd"
 
-    def step_prescaled(self, params: np.ndarray, lr_grad: np.ndarray) -> None:
+    def step(self, params: np.ndarray, grad: np.ndarray, lr: float) -> None:
         self.t += 1
-        np.subtract(params, lr_grad, out=params)
+        np.subtract(params, self._lr_times(grad, lr), out=params)
 
 
-class Momentum(_Prescaled):
-    """SGD with classical (heavy-ball) momentum."""
+class Momentum(Optimizer):
+    """SGD with classical (heavy-ball) momentum: ``v = mu v - lr g;  p += v``."""
 
     name = "momentum"
+    hyperparameters = ("momentum",)
     state_names = ("velocity",)
 
     def __init__(self, momentum: float = 0.9) -> None:
@@ -205,27 +210,28 @@ class Momentum(_Prescaled):
         self.momentum = momentum
         self.velocity: np.ndarray | None = None
 
-    def step_prescaled(self, params: np.ndarray, lr_grad: np.ndarray) -> None:
+    def step(self, params: np.ndarray, grad: np.ndarray, lr: float) -> None:
         self.t += 1
         v = self._state("velocity", params)
         np.multiply(v, self.momentum, out=v)
-        np.subtract(v, lr_grad, out=v)
+        np.subtract(v, self._lr_times(grad, lr), out=v)
         np.add(params, v, out=params)
 
 
 class Nesterov(Momentum):
-    """SGD with Nesterov momentum (Sutskever et al., 2013 formulation)."""
+    """Nesterov momentum (Sutskever et al., 2013): ``v = mu v - lr g;  p += mu v - lr g``."""
 
     name = "nesterov"
 
-    def step_prescaled(self, params: np.ndarray, lr_grad: np.ndarray) -> None:
+    def step(self, params: np.ndarray, grad: np.ndarray, lr: float) -> None:
         self.t += 1
         v = self._state("velocity", params)
         look = self._state("_tmp_look", params)
+        lr_g = self._lr_times(grad, lr)
         np.multiply(v, self.momentum, out=v)
-        np.subtract(v, lr_grad, out=v)
+        np.subtract(v, lr_g, out=v)
         np.multiply(v, self.momentum, out=look)
-        np.subtract(look, lr_grad, out=look)
+        np.subtract(look, lr_g, out=look)
         np.add(params, look, out=params)
 
 
@@ -233,6 +239,7 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015, Algorithm 1) with bias-corrected moments."""
 
     name = "adam"
+    hyperparameters = ("beta_1", "beta_2", "epsilon")
     state_names = ("m", "v")
 
     def __init__(self, beta_1: float = 0.9, beta_2: float = 0.999,
@@ -271,9 +278,11 @@ class Adam(Optimizer):
 
 
 class RMSprop(Optimizer):
-    """RMSprop (Tieleman & Hinton, 2012)."""
+    """RMSprop (Tieleman & Hinton, 2012): ``s = rho s + (1 - rho) g**2``,
+    ``p -= lr g / (sqrt(s) + eps)``."""
 
     name = "rmsprop"
+    hyperparameters = ("rho", "epsilon")
     state_names = ("s",)
 
     def __init__(self, rho: float = 0.9, epsilon: float = 1e-8) -> None:
@@ -297,24 +306,24 @@ class RMSprop(Optimizer):
         np.subtract(params, tmp, out=params)
 
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "rmsprop")
+#: Registry of optimisers by name (the app's option list, in this order).
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    cls.name: cls for cls in (SGD, Momentum, Nesterov, Adam, RMSprop)}
 
-# What OptimizerState may hold for each optimiser (checked when it is built).
-_STATE_NAMES = {cls.name: cls.state_names for cls in (SGD, Momentum, Nesterov, Adam, RMSprop)}
 
+def make_optimizer(name: str, **hyperparameters: float) -> Optimizer:
+    """Build the optimiser called ``name``.
 
-def make_optimizer(name: str, *, momentum: float = 0.9, beta_1: float = 0.9,
-                   beta_2: float = 0.999, epsilon: float = 1e-8,
-                   rho: float = 0.9) -> Optimizer:
-    """Build the optimiser called ``name`` with its hyper-parameters."""
-    if name == "sgd":
-        return SGD()
-    if name == "momentum":
-        return Momentum(momentum)
-    if name == "nesterov":
-        return Nesterov(momentum)
-    if name == "adam":
-        return Adam(beta_1, beta_2, epsilon)
-    if name == "rmsprop":
-        return RMSprop(rho, epsilon)
-    raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, got {name!r}")
+    ``hyperparameters`` may name any :class:`~nn_core.training.TrainConfig`
+    optimiser field; each optimiser takes the ones it uses (the others get
+    their defaults, and the rest are ignored).
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not one of :data:`OPTIMIZERS`.
+    """
+    cls = OPTIMIZERS.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, got {name!r}")
+    return cls(**{k: v for k, v in hyperparameters.items() if k in cls.hyperparameters})

@@ -3,7 +3,9 @@
 The learning rate changes once per epoch. ``constant``, ``step``, ``cosine``
 and ``invscaling`` are pure functions of the epoch index (0-based) so a run can
 be resumed or replotted without state; ``plateau`` reacts to the monitored loss
-and is therefore a small object (:class:`ReduceOnPlateau`).
+and is therefore a small object (:class:`ReduceOnPlateau`). :data:`SCHEDULES`
+maps each name to the rule that gives an epoch's rate from the run's settings;
+the app's option list is read from it.
 
 =============  =====================================================================
 ``constant``   ``lr0``
@@ -19,12 +21,12 @@ and is therefore a small object (:class:`ReduceOnPlateau`).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-__all__ = ["SCHEDULES", "PlateauState", "ReduceOnPlateau", "constant", "cosine",
-           "invscaling", "step"]
-
-SCHEDULES = ("constant", "step", "cosine", "invscaling", "plateau")
+__all__ = ["SCHEDULES", "PlateauState", "ReduceOnPlateau", "ScheduleSettings", "constant",
+           "cosine", "invscaling", "step", "step_size"]
 
 
 def constant(lr0: float, epoch: int) -> float:
@@ -48,6 +50,36 @@ def cosine(lr0: float, epoch: int, epochs: int, lr_min: float = 0.0) -> float:
 def invscaling(lr0: float, epoch: int, power_t: float = 0.5) -> float:
     """Inverse scaling: ``lr0 / (epoch + 1) ** power_t``."""
     return lr0 / (epoch + 1) ** power_t
+
+
+class ScheduleSettings(Protocol):
+    """The settings a schedule reads (:class:`~nn_core.training.TrainConfig` has them)."""
+
+    learning_rate: float
+    epochs: int
+    lr_decay: float
+    lr_step_size: int | None
+    lr_min: float
+    power_t: float
+
+
+def step_size(settings: ScheduleSettings) -> int:
+    """Epochs between two cuts of ``step``: ``lr_step_size``, or a quarter of the epochs."""
+    return settings.lr_step_size or max(1, settings.epochs // 4)
+
+
+#: The rate of epoch ``epoch`` (0-based) under the settings ``s``.
+Rule = Callable[[ScheduleSettings, int], float]
+
+#: Registry of schedules by name: the rule of each, or ``None`` for ``plateau``,
+#: whose rate is the state of a :class:`ReduceOnPlateau` fed the monitored loss.
+SCHEDULES: dict[str, Rule | None] = {
+    "constant": lambda s, epoch: constant(s.learning_rate, epoch),
+    "step": lambda s, epoch: step(s.learning_rate, epoch, step_size(s), s.lr_decay),
+    "cosine": lambda s, epoch: cosine(s.learning_rate, epoch, s.epochs, s.lr_min),
+    "invscaling": lambda s, epoch: invscaling(s.learning_rate, epoch, s.power_t),
+    "plateau": None,
+}
 
 
 @dataclass(frozen=True)

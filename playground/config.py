@@ -12,20 +12,24 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from nn_core import activations, initializers, optimizers, schedules
+
 from .datasets import DATASET_NAMES
 
 __all__ = ["ACTIVATIONS", "ALPHAS", "CLIP_NORMS", "DATASETS", "EPOCH_CHOICES", "FORMATS",
-           "GENERATED", "LEARNING_RATES", "MAX_HIDDEN_LAYERS", "OPTIMIZERS", "SCHEDULES",
-           "WIDGET_FIELDS", "RunConfig", "batch_choices", "fmt_clip", "fmt_number"]
+           "GENERATED", "INITIALIZERS", "LEARNING_RATES", "MAX_HIDDEN_LAYERS", "OPTIMIZERS",
+           "SCHEDULES", "WIDGET_FIELDS", "RunConfig", "batch_choices", "fmt_clip",
+           "fmt_number"]
 
 DATASETS = (*DATASET_NAMES, "Upload CSV")
 #: Data sets drawn by a generator (they take n_samples and noise).
 GENERATED = frozenset({"Moons", "Circles", "XOR", "Spiral", "Gaussian blobs"})
 #: Generated sets whose number of classes is a control.
 MULTICLASS_GENERATED = frozenset({"Spiral", "Gaussian blobs"})
-ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "identity")
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "rmsprop")
-SCHEDULES = ("constant", "step", "cosine", "invscaling", "plateau")
+ACTIVATIONS = tuple(activations.ACTIVATIONS)  # option lists: the engine's registries
+OPTIMIZERS = tuple(optimizers.OPTIMIZERS)
+SCHEDULES = tuple(schedules.SCHEDULES)
+INITIALIZERS = tuple(initializers.INITIALIZERS)
 #: The learning-rate control is a log-scale choice between these.
 LEARNING_RATES = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 #: L2 penalty choices (log-scale).
@@ -61,6 +65,7 @@ class RunConfig:
     n_layers: int = 2  # hidden layers, 0-6
     units: tuple[int, ...] = (64, 32, 16, 16, 16, 16)  # neurons of hidden layers 1-6
     activation: str = "relu"  # hidden activation
+    init: str = initializers.DEFAULT_INITIALIZER  # weight initialisation (tutorial: Glorot)
     optimizer: str = "sgd"
     learning_rate: float = 0.01
     lr_schedule: str = "constant"

@@ -92,7 +92,7 @@ def train_kwargs(cfg: RunConfig, batch_size: int) -> dict:
 def estimator_params(cfg: RunConfig, batch_size: int) -> dict:
     """``NeuralNetworkClassifier`` parameters equivalent to a run configuration."""
     return {"hidden_layer_sizes": list(cfg.hidden_layer_sizes), "activation": cfg.activation,
-            **train_kwargs(cfg, batch_size), "random_state": cfg.seed}
+            "init": cfg.init, **train_kwargs(cfg, batch_size), "random_state": cfg.seed}
 
 
 _LOADERS = {
@@ -197,7 +197,7 @@ def reproduce_script(cfg: RunConfig, batch_size: int) -> str:
 
         rng = np.random.default_rng(SEED)
         net = Network(X.shape[1], {hidden}, len(classes), activation={activation!r},
-                      rng=rng)
+                      init={init!r}, rng=rng)
         config = {train_cfg}
         result = Trainer(net, config, rng).fit(
             rows(train), y_idx[train],
@@ -214,4 +214,4 @@ def reproduce_script(cfg: RunConfig, batch_size: int) -> str:
                     epochs=cfg.epochs, seed=cfg.seed,
                     data=_data_code(cfg), test=cfg.test_size / 100,
                     val_split=val_split, scale=scale,
-                    hidden=tuple(cfg.hidden_layer_sizes), train_cfg=train)
+                    hidden=tuple(cfg.hidden_layer_sizes), train_cfg=train, init=cfg.init)

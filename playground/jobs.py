@@ -378,7 +378,16 @@ class JobRunner:
                 "a smaller network or a larger batch size.")
 
     def pause(self, job_id: str) -> bool:
-        """Ask a running job to pause at the end of its epoch (it then frees its worker)."""
+        """Pause a job: a running one at the end of its epoch (it then frees its
+        worker), a queued one at once (it leaves the queue until resumed)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is not None and job.status == QUEUED:
+                self._queue.remove(job)
+                text = "Paused before it started. Press Resume to queue it again."
+                job.status, job.message, job.paused_at = PAUSED, text, time.monotonic()
+                self._store_write(lambda s: s.set_status(job_id, PAUSED, text))
+                return True
         return self._control(job_id, PauseJob(job_id), {RUNNING})
 
     def resume(self, job_id: str) -> bool:
@@ -612,8 +621,8 @@ class JobRunner:
         for worker in self._workers:
             if not self._queue:
                 return
-            if worker.job is not None or not worker.alive() or worker.pid is None:
-                continue
+            if worker.job is not None or not worker.alive():
+                continue  # (a worker still starting takes a job: it reads it once ready)
             job = self._next_job()
             options = JobOptions(self.progress_interval, self.eval_interval,
                                  checkpoint=job.checkpoint, store_url=self.store_url,
@@ -779,6 +788,12 @@ class JobRunner:
         with self._lock:
             if worker not in self._workers:
                 return
+            if worker.job is not None and worker.pid is None and not self._closed:
+                # It died while starting, before it saw the job: queue the job again.
+                job = worker.job
+                job.worker, worker.job = None, None
+                job.status, job.message = QUEUED, "Waiting for a free worker."
+                self._queue.appendleft(job)
             if worker.job is not None:
                 job = worker.job
                 text = (f"The training process stopped unexpectedly (exit code {code}). "

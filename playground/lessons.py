@@ -37,6 +37,7 @@ from .config import (
     CLIP_NORMS,
     DATASETS,
     EPOCH_CHOICES,
+    INITIALIZERS,
     LEARNING_RATES,
     MAX_HIDDEN_LAYERS,
     OPTIMIZERS,
@@ -69,6 +70,7 @@ GOAL_NAMES: dict[str, str] = {
 _CHOICES: dict[str, tuple] = {
     "dataset": tuple(DATASETS), "activation": tuple(ACTIVATIONS),
     "optimizer": tuple(OPTIMIZERS), "lr_schedule": tuple(SCHEDULES),
+    "init": tuple(INITIALIZERS),
     "learning_rate": LEARNING_RATES, "alpha": ALPHAS, "clip_norm": CLIP_NORMS,
     "epochs": EPOCH_CHOICES,
 }

@@ -84,7 +84,7 @@ def build_spec(cfg: RunConfig, ds: Dataset) -> tuple[JobSpec, Prepared, int]:
     train = TrainConfig(**train_kwargs(cfg, batch))
     network = {"n_features": ds.X.shape[1], "hidden_layer_sizes": cfg.hidden_layer_sizes,
                "n_classes": len(prepared.classes), "activation": cfg.activation,
-               "init": "auto", "dtype": "float32"}
+               "init": cfg.init, "dtype": "float32"}
     meta = {"estimator": "NeuralNetworkClassifier", "params": estimator_params(cfg, batch),
             "preprocessing": {"mean": prepared.mean.tolist(), "scale": prepared.scale.tolist(),
                               "note": "apply (X - mean) / scale before predicting"},

@@ -28,6 +28,7 @@ from .config import (
     DATASETS,
     EPOCH_CHOICES,
     GENERATED,
+    INITIALIZERS,
     LEARNING_RATES,
     MAX_HIDDEN_LAYERS,
     MULTICLASS_GENERATED,
@@ -75,6 +76,8 @@ FIRST_RECORD_WAIT = 0.3
 #: Session-state key of the run on screen.
 VIEW = "view"
 _BIND: dict[str, Any] = {"bind": "query-params", "persist_state": "session"}
+_INIT_NAMES = {"glorot_normal": "Glorot normal", "glorot_uniform": "Glorot uniform",
+               "he_normal": "He normal", "he_uniform": "He uniform"}
 _DEFAULT = RunConfig()
 
 
@@ -400,7 +403,7 @@ def sidebar() -> RunConfig:
                   key="pause", on_click=_on_pause,
                   args=("resume" if show_resume else "pause",),
                   icon=":material/play_circle:" if show_resume else ":material/pause:",
-                  disabled=not (show_resume or (active and snap.status == Status.RUNNING
+                  disabled=not (show_resume or (active and snap.status != Status.PAUSED
                                                 and not pausing)),
                   width="stretch",
                   help="Resume continues from the last checkpoint" if show_resume else
@@ -454,6 +457,12 @@ def sidebar() -> RunConfig:
             control(st.slider, f"Neurons in layer {i}", f"units_{i}", 1, s.max_units, default,
                     **_BIND)
         control(st.selectbox, "Activation", "activation", ACTIVATIONS, index=0, **_BIND)
+        control(st.selectbox, "Initialisation", "init", INITIALIZERS,
+                index=INITIALIZERS.index(_DEFAULT.init),
+                format_func=lambda k: _INIT_NAMES.get(k, k),
+                help="How the first weights are drawn. Glorot (Xavier) keeps the signal's "
+                     "variance through tanh and sigmoid layers, the tutorial's choice; He "
+                     "doubles it for ReLU, which zeroes half of it.", **_BIND)
 
         st.subheader("Training", divider="gray")
         control(st.selectbox, "Optimizer", "optimizer", OPTIMIZERS, index=0, **_BIND)

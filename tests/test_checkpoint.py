@@ -84,7 +84,7 @@ CASES = {
     **{f"{opt}-dropout-l2": TrainConfig(optimizer=opt, learning_rate=0.01 if opt in (
         "adam", "rmsprop") else 0.05, epochs=24, batch_size=32, dropout=0.2, alpha=1e-3)
        for opt in ("sgd", "momentum", "nesterov", "adam", "rmsprop")},
-    # clipping turns off the trainer's prescaled path for sgd/momentum: both paths
+    # clipping turns off FoldedUpdate's folding for sgd/momentum: both paths
     "sgd-clip": TrainConfig(optimizer="sgd", learning_rate=0.1, epochs=20, clip_norm=0.5),
     "momentum-clip-l2": TrainConfig(optimizer="momentum", learning_rate=0.05, epochs=20,
                                     clip_norm=0.5, alpha=1e-3),

@@ -10,6 +10,7 @@ import pytest
 from sklearn.datasets import make_blobs, make_classification
 
 from nn_core import DivergenceWarning, Network, NeuralNetworkClassifier, TrainConfig, Trainer
+from nn_core.losses import OutputTargets
 
 
 @pytest.fixture(scope="module")
@@ -220,11 +221,7 @@ def test_dropout_is_training_only_and_inverted():
     ws = net.workspace(64, dropout=0.5, rng=np.random.default_rng(1))
     x_rows = np.ones((64, 5), dtype=np.float32)
     x_rows[:, :-1] = X
-    n = 64
-    Yc = np.zeros((2, n), np.float32)
-    Yc[y, np.arange(n)] = 1 / n
-    net.train_batch(ws, x_rows.T, Yc, np.full((1, 2), n, np.float32), y * n + np.arange(n),
-                    np.empty((1, n), np.float32), np.empty(n, np.float32))
+    net.train_batch(ws, x_rows.T, OutputTargets.for_batch(y, 2, dtype=np.float32))
     hidden = ws.hidden[0][:-1]
     plain = (x_rows @ net.layers[0].Wb).T
     kept = hidden != 0
@@ -272,8 +269,10 @@ def test_initial_weight_statistics():
         assert W.var() == pytest.approx(var, rel=0.02), init
         assert abs(W.mean()) < 0.01 * np.sqrt(var)
         assert not net.layers[0].b.any()
-    assert Network(4, (3,), 2, "relu", "auto").init == "he_normal"
-    assert Network(4, (3,), 2, "tanh", "auto").init == "glorot_normal"
+    # "auto" is the tutorial's Glorot/Xavier normal for every activation (it was He
+    # for the ReLU family until the tutorial's default was adopted).
+    for activation in ("relu", "leaky_relu", "tanh", "sigmoid", "identity"):
+        assert Network(4, (3,), 2, activation, "auto").init == "glorot_normal"
 
 
 def test_float64_dtype(blobs):

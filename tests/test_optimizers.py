@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from nn_core import schedules
-from nn_core.optimizers import SGD, Adam, Momentum, Nesterov, RMSprop, make_optimizer
+from nn_core.optimizers import (
+    OPTIMIZERS,
+    SGD,
+    Adam,
+    Momentum,
+    Nesterov,
+    RMSprop,
+    make_optimizer,
+)
 
 P0 = np.array([1.0, -2.0, 0.5])
 G1 = np.array([0.1, -0.2, 0.3])
@@ -14,11 +22,12 @@ G2 = np.array([-0.4, 0.0, 0.2])
 LR = 0.1
 
 
-def run(opt, grads, prescaled=False):
+def run(opt, grads, folded=False):
+    """Steps from ``g`` at LR, or (``folded``) from ``LR * g`` at learning rate 1."""
     p = P0.copy()
     for g in grads:
-        if prescaled:
-            opt.step_prescaled(p, LR * g)
+        if folded:
+            opt.step(p, LR * g, 1.0)
         else:
             opt.step(p, g.copy(), LR)
     return p
@@ -28,7 +37,7 @@ def test_sgd():
     # p - lr g1 - lr g2, written out
     expected = np.array([1.0 - 0.01 + 0.04, -2.0 + 0.02 - 0.0, 0.5 - 0.03 - 0.02])
     np.testing.assert_allclose(run(SGD(), [G1, G2]), expected, rtol=1e-15)
-    np.testing.assert_allclose(run(SGD(), [G1, G2], prescaled=True), expected, rtol=1e-15)
+    np.testing.assert_allclose(run(SGD(), [G1, G2], folded=True), expected, rtol=1e-15)
 
 
 def test_momentum():
@@ -96,12 +105,35 @@ def test_make_optimizer_rejects_unknown():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adam", "rmsprop"])
-def test_optimizers_keep_dtype_and_update_in_place(name, dtype):
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+@pytest.mark.parametrize("lr", [LR, 1.0])
+def test_optimizers_keep_dtype_and_update_in_place(name, dtype, lr):
     p = P0.astype(dtype)
+    g = G1.astype(dtype)
     ref_id = id(p)
-    make_optimizer(name).step(p, G1.astype(dtype), LR)
+    make_optimizer(name).step(p, g, lr)
     assert id(p) == ref_id and p.dtype == dtype and not np.array_equal(p, P0.astype(dtype))
+    np.testing.assert_array_equal(g, G1.astype(dtype))  # the gradient is never written
+
+
+def test_registry_builds_each_optimizer_with_its_hyperparameters():
+    assert list(OPTIMIZERS) == ["sgd", "momentum", "nesterov", "adam", "rmsprop"]
+    opt = make_optimizer("adam", momentum=0.5, beta_1=0.8, beta_2=0.99, epsilon=1e-6, rho=0.7)
+    assert (opt.beta_1, opt.beta_2, opt.epsilon) == (0.8, 0.99, 1e-6)
+    assert make_optimizer("nesterov", momentum=0.5, rho=0.7).momentum == 0.5
+    assert repr(make_optimizer("rmsprop", rho=0.7)) == "RMSprop(t=0, rho=0.7, epsilon=1e-08)"
+    for name, cls in OPTIMIZERS.items():
+        assert cls.name == name
+        assert set(cls.hyperparameters) <= {"momentum", "beta_1", "beta_2", "epsilon", "rho"}
+
+
+def test_the_apps_option_lists_are_the_engines_registries():
+    from nn_core.activations import ACTIVATIONS
+    from playground import config
+
+    assert tuple(ACTIVATIONS) == config.ACTIVATIONS
+    assert tuple(OPTIMIZERS) == config.OPTIMIZERS
+    assert tuple(schedules.SCHEDULES) == config.SCHEDULES
 
 
 # ---- schedules --------------------------------------------------------------
@@ -135,6 +167,17 @@ def test_plateau():
                                            0.8, 0.8, 0.8]]
     # two non-improving epochs -> cut; counter restarts; floor at 0.2
     assert lrs == [1.0, 1.0, 1.0, 0.5, 0.5, 0.25, 0.25, 0.25, 0.2, 0.2, 0.2, 0.2]
+
+
+def test_schedule_registry_rules():
+    from nn_core import TrainConfig
+
+    assert list(schedules.SCHEDULES) == ["constant", "step", "cosine", "invscaling", "plateau"]
+    cfg = TrainConfig(learning_rate=0.8, epochs=12, lr_decay=0.5, lr_min=0.1, power_t=1.0)
+    rates = {name: rule(cfg, 6) for name, rule in schedules.SCHEDULES.items() if rule}
+    assert rates == {"constant": 0.8, "step": 0.2, "cosine": pytest.approx(0.45),
+                     "invscaling": pytest.approx(0.8 / 7)}
+    assert schedules.SCHEDULES["plateau"] is None  # a ReduceOnPlateau's state
 
 
 def test_trainer_applies_schedule_per_epoch(rng):
