@@ -341,21 +341,20 @@ class RunStore:
     # ---- plumbing ------------------------------------------------------------
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
-        try:
-            with self._writer.begin() as conn:
-                yield conn
-        except sa.exc.OperationalError as exc:
-            raise StoreUnavailableError(_plain_words(exc, self.url)) from exc
-        except sa.exc.DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise StoreUnavailableError(_plain_words(exc, self.url)) from exc
-            raise
+        """A write transaction (takes SQLite's write lock up front)."""
+        with self._unavailable_as_error(), self._writer.begin() as conn:
+            yield conn
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
+        with self._unavailable_as_error(), self.engine.connect() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _unavailable_as_error(self) -> Iterator[None]:
+        """Database outages as :class:`StoreUnavailableError`; other errors unchanged."""
         try:
-            with self.engine.connect() as conn:
-                yield conn
+            yield
         except sa.exc.OperationalError as exc:
             raise StoreUnavailableError(_plain_words(exc, self.url)) from exc
         except sa.exc.DBAPIError as exc:

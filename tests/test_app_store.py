@@ -12,19 +12,10 @@ import json
 import zipfile
 
 import pytest
-import streamlit as st
 
 from nn_core.io import load_network
 from playground.bundle import FORMAT, BundleError, read_bundle
-from tests.test_app import app, train
-
-
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_resource.clear()
+from tests.test_app import app, fresh_caches, train  # noqa: F401 (fresh_caches: autouse)
 
 
 def run_id(at) -> str:
