@@ -9,8 +9,9 @@ import logging
 
 import streamlit as st
 
+from playground.callbacks import run_completed
 from playground.resources import get_settings
-from playground.ui import run_completed, sidebar
+from playground.sidebar import sidebar
 from playground.workspace import current_workspace
 
 st.set_page_config(page_title="Neural Network Playground", page_icon=":material/neurology:",

@@ -151,19 +151,19 @@ def machine_info() -> dict[str, Any]:
 
 # ---- data and job specs ----------------------------------------------------------------
 def app_ui() -> Any:
-    """``playground.ui`` (imported quietly: its st.cache_* decorators warn outside a server)."""
+    """``playground.refresh`` (imported quietly: st.cache_* decorators warn outside a server)."""
     from streamlit import logger as st_logger
 
     st_logger.set_log_level("error")
-    import playground.ui
+    import playground.refresh
 
-    return playground.ui
+    return playground.refresh
 
 
 def app_specs(data: Digits, seed: int) -> dict[str, Any]:
     """Job specs as the app builds them, with the seed split's arrays put in.
 
-    ``playground.ui.build_spec`` turns the sidebar's configuration into a
+    ``playground.runs.build_spec`` turns the sidebar's configuration into a
     ``JobSpec``; this takes its output for the default sidebar (``epochs=500``)
     with the validation split off (``"runner"``) and at its default 10 %
     (``"runner_val"``) and swaps in this benchmark's split, so every other

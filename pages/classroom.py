@@ -27,11 +27,12 @@ from playground.classes import (
     teacher_class,
 )
 from playground.config import RunConfig
+from playground.guards import callback, guarded
 from playground.lesson_state import forget_membership, shipped_lessons
 from playground.lessons import Lesson, LessonError, parse_lesson
 from playground.resources import get_settings, get_store
+from playground.session import Key
 from playground.text import md, plain_html
-from playground.ui import callback, guarded
 from playground.workspace import known_workspace
 
 #: Seconds between refreshes of the teacher's board.
@@ -90,29 +91,29 @@ def _on_create() -> None:
 @callback
 def _on_join() -> None:
     ss = st.session_state
-    ss.pop("join_error", None)
+    ss.pop(Key.JOIN_ERROR, None)
     store, ws = get_store(), known_workspace()
     if store is None or ws is None:
-        ss["join_error"] = "The run store is unavailable; try again in a moment."
+        ss[Key.JOIN_ERROR] = "The run store is unavailable; try again in a moment."
         return
     if _rate_limited():
-        ss["join_error"] = "Too many attempts from your network: wait a minute, then try again."
+        ss[Key.JOIN_ERROR] = "Too many attempts from your network: wait a minute, then try again."
         return
     cls = find_class(store, code=ss.get("join_code", ""))
     if cls is None or not cls.open:
-        ss["join_error"] = ("No open class has that code. Check the code on the projector "
+        ss[Key.JOIN_ERROR] = ("No open class has that code. Check the code on the projector "
                             "(letters and digits, no O or I).")
         return
     try:
         member = join_class(store, cls, ws, ss.get("display_name", ""))
     except ClassError as exc:
-        ss["join_error"] = str(exc)
+        ss[Key.JOIN_ERROR] = str(exc)
         return
     forget_membership()
-    ss.pop("_lesson_applied", None)  # the class's lesson presets the controls
+    ss.pop(Key.LESSON_APPLIED, None)  # the class's lesson presets the controls
     if "join" in st.query_params:
         del st.query_params["join"]
-    ss["class_notice"] = f"You joined {cls.title} as {member.display_name}."
+    ss[Key.CLASS_NOTICE] = f"You joined {cls.title} as {member.display_name}."
 
 
 @callback
@@ -121,21 +122,21 @@ def _on_leave(class_id: str) -> None:
     if store is not None and ws is not None:
         leave_class(store, class_id, ws)
     forget_membership()
-    st.session_state["class_notice"] = "You left the class. Your runs stay in your workspace."
+    st.session_state[Key.CLASS_NOTICE] = "You left the class. Your runs stay in your workspace."
 
 
 @callback
 def _on_set_lesson(class_id: str) -> None:
     lesson = _chosen_lesson()
     set_lesson(get_store(), class_id, lesson)
-    st.session_state["class_notice"] = (f"The class now follows \u201c{lesson.title}\u201d."
+    st.session_state[Key.CLASS_NOTICE] = (f"The class now follows \u201c{lesson.title}\u201d."
                                         if lesson else "The class has no lesson now.")
 
 
 @callback
 def _on_end(class_id: str) -> None:
     end_class(get_store(), class_id)
-    st.session_state["class_notice"] = ("The class has ended. Students keep their runs; the "
+    st.session_state[Key.CLASS_NOTICE] = ("The class has ended. Students keep their runs; the "
                                         "join link no longer works.")
 
 
@@ -192,7 +193,7 @@ def join_form() -> None:
                       placeholder="as your teacher should see it")
         st.button("Join", key="join_class", type="primary", on_click=_on_join,
                   icon=":material/login:")
-        error = ss.get("join_error")
+        error = ss.get(Key.JOIN_ERROR)
         if error:
             st.error(md(error))
 
@@ -383,7 +384,7 @@ def page() -> None:
         st.warning("The run store is unavailable, and classes live there. Try again in a "
                    "moment.", icon=":material/cloud_off:")
         return
-    notice = ss.pop("class_notice", None)
+    notice = ss.pop(Key.CLASS_NOTICE, None)
     if notice:
         st.success(md(notice), icon=":material/check:")
     class_id, token = st.query_params.get("class"), st.query_params.get("teacher")

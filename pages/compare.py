@@ -12,13 +12,15 @@ from playground import charts
 from playground.bundle import BundleError, read_bundle
 from playground.config import RunConfig
 from playground.datasets import DatasetError
+from playground.guards import callback, guarded
 from playground.resources import get_settings, get_store
+from playground.run_view import clear_run, show_run
 from playground.runs import import_bundle
+from playground.session import Key
 from playground.store import RunRow, RunStore
-from playground.ui import guarded, show_run
+from playground.text import md, plain_html
 from playground.workspace import known_workspace, recover_link
 
-_PLOTLY = {"displaylogo": False}
 PAGE_SIZE = 20
 
 
@@ -40,28 +42,30 @@ def _row(run: RunRow) -> dict:
     }
 
 
+@callback
 def _open(run_id: str) -> None:
     from playground.runs import open_run
 
     view = open_run(run_id, known_workspace())
     if view is not None:
         show_run(view)
-        st.session_state["_go_playground"] = True
+        st.session_state[Key.GO_PLAYGROUND] = True
 
 
+@callback
 def _delete(ids: list[str]) -> None:
     store, ws = get_store(), known_workspace()
     if store is None or ws is None:
         return
     n = store.delete_runs(ws, ids)
-    st.session_state["compare_notice"] = f"Deleted {n} run{'s' if n != 1 else ''}."
+    st.session_state[Key.COMPARE_NOTICE] = f"Deleted {n} run{'s' if n != 1 else ''}."
     st.session_state["delete_select"] = []
-    view = st.session_state.get("view")
+    view = st.session_state.get(Key.VIEW)
     if view is not None and view.id in ids:
-        from playground.ui import clear_run
         clear_run()
 
 
+@callback
 def _save_edit(run_id: str) -> None:
     store, ws = get_store(), known_workspace()
     if store is None or ws is None:
@@ -72,6 +76,7 @@ def _save_edit(run_id: str) -> None:
     ss["compare_notice"] = "Saved."
 
 
+@callback
 def _import(store: RunStore, ws: str) -> None:
     upload = st.session_state.get("bundle_file")
     if upload is None:
@@ -81,10 +86,10 @@ def _import(store: RunStore, ws: str) -> None:
         bundle = read_bundle(upload.getvalue(), settings.max_upload_mb * 2**20 * 2)
         run = import_bundle(bundle, ws)
     except (BundleError, DatasetError) as exc:
-        st.session_state["bundle_error"] = str(exc)
+        st.session_state[Key.BUNDLE_ERROR] = str(exc)
         return
-    st.session_state.pop("bundle_error", None)
-    st.session_state["compare_notice"] = f"Opened the bundle as {run.name}."
+    st.session_state.pop(Key.BUNDLE_ERROR, None)
+    st.session_state[Key.COMPARE_NOTICE] = f"Opened the bundle as {run.name}."
 
 
 def editor(runs: list[RunRow]) -> None:
@@ -108,16 +113,19 @@ def editor(runs: list[RunRow]) -> None:
 @guarded
 def page() -> None:
     st.title("Compare runs")
-    if st.session_state.pop("_go_playground", False):
+    if st.session_state.pop(Key.GO_PLAYGROUND, False):
         st.switch_page("pages/playground.py")
     store, ws = get_store(), known_workspace()
     if store is None or ws is None:
         st.warning("The run store is unavailable right now, so stored runs cannot be listed. "
                    "Training still works; try again in a moment.", icon=":material/cloud_off:")
         return
-    notice = st.session_state.pop("compare_notice", None)
+    error = st.session_state.pop(Key.TRAIN_ERROR, None)
+    if error:
+        st.error(md(error))
+    notice = st.session_state.pop(Key.COMPARE_NOTICE, None)
     if notice:
-        st.success(notice, icon=":material/check:")
+        st.success(md(notice), icon=":material/check:")
     _, total = store.list_runs(ws, 0, 1)
     pages = max(1, math.ceil(total / PAGE_SIZE))
     if not total:
@@ -150,11 +158,11 @@ def page() -> None:
                                       key="compare_metric") or "loss"
         split = c2.segmented_control("Split", ["validation", "train"], default="validation",
                                      key="compare_split") or "validation"
-        picked = [(names[i], store.records(i)) for i in chosen]
+        picked = [(plain_html(names[i]), store.records(i)) for i in chosen]
         if picked:
             st.plotly_chart(charts.compare_figure(picked, metric,
                                                   "val" if split == "validation" else "train"),
-                            key="compare_chart", config=_PLOTLY)
+                            key="compare_chart", config=charts.PLOTLY_CONFIG)
         editor(runs)
         with st.expander("Delete runs", icon=":material/delete:"):
             doomed = st.multiselect("Runs to delete", list(names), format_func=names.get,
@@ -165,9 +173,9 @@ def page() -> None:
     with st.expander("Open a run bundle", icon=":material/upload_file:"):
         st.file_uploader("Run bundle (.zip) downloaded from the Playground page",
                          type=["zip"], key="bundle_file", on_change=_import, args=(store, ws))
-        error = st.session_state.get("bundle_error")
+        error = st.session_state.get(Key.BUNDLE_ERROR)
         if error:
-            st.error(error)
+            st.error(md(error))
     with st.expander("Recover my runs in another browser", icon=":material/key:"):
         st.markdown("Open this link in another browser (or after clearing cookies) to use "
                     "**this workspace** there. Anyone with the link can see and change your "

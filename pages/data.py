@@ -8,9 +8,10 @@ import streamlit as st
 
 from playground import charts
 from playground.dataset_cache import dataset_or_error
-from playground.ui import config_from_state, guarded, upscale
-
-_PLOTLY = {"displaylogo": False}
+from playground.guards import guarded
+from playground.images import upscale
+from playground.run_view import config_from_state
+from playground.text import md
 
 
 @guarded
@@ -20,7 +21,7 @@ def page() -> None:
     ds = dataset_or_error(cfg)
     if ds is None:
         return
-    st.markdown(f"**{ds.name}**: {ds.description}")
+    st.markdown(f"**{md(ds.name)}**: {md(ds.description)}")
     classes, y_idx, counts = np.unique(ds.y, return_inverse=True, return_counts=True)
     labels = [str(c) for c in classes]
     cols = st.columns(4)
@@ -31,7 +32,7 @@ def page() -> None:
 
     left, right = st.columns(2)
     left.plotly_chart(charts.class_balance_figure(labels, counts), key="class_balance",
-                      config=_PLOTLY)
+                      config=charts.PLOTLY_CONFIG)
     if ds.X.shape[1] == 2:
         X2, axes, title = ds.X, ds.feature_names, "The samples"
     else:
@@ -44,7 +45,7 @@ def page() -> None:
         axes = (f"PC 1 ({share[0]:.0%} of variance)", f"PC 2 ({share[1]:.0%})")
         title = "Principal-component projection (standardised features)"
     right.plotly_chart(charts.scatter_figure(X2, y_idx, labels, axes, title),
-                       key="data_scatter", config=_PLOTLY)
+                       key="data_scatter", config=charts.PLOTLY_CONFIG)
 
     if ds.images is not None:
         st.subheader("Sample images", divider="gray")

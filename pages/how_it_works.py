@@ -17,7 +17,7 @@ from nn_core import metrics, textbook
 from nn_core.losses import softmax_cross_entropy_grad_
 from nn_core.network import Network
 from nn_core.training import FoldedUpdate, Trainer
-from playground.ui import guarded
+from playground.guards import guarded
 
 FAST_ENGINE_NOTE = """
 The playground does not train with the code above but with nn_core's fast engine

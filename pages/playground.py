@@ -7,20 +7,18 @@ import pandas as pd
 import streamlit as st
 
 from playground import bundle, export, live_charts
+from playground.callbacks import on_train_again
 from playground.dataset_cache import dataset_or_error
+from playground.guards import guarded
 from playground.jobs import Snapshot
+from playground.plotly_live import live_chart
+from playground.refresh import EVAL_POLL_SECONDS, POLL_SECONDS, QUEUED_POLL_SECONDS
 from playground.resources import get_runner, get_store, store_problem
+from playground.run_view import config_from_state, current_view
 from playground.runs import RunView, run_snapshot, upload_bytes
+from playground.session import Key
 from playground.status import ACTIVE, Status
-from playground.ui import (
-    EVAL_POLL_SECONDS,
-    POLL_SECONDS,
-    QUEUED_POLL_SECONDS,
-    _on_train_again,
-    config_from_state,
-    current_view,
-    guarded,
-)
+from playground.text import md
 
 _STATUS_ICON = {"queued": ":material/hourglass_top:", "running": ":material/model_training:",
                 "paused": ":material/pause_circle:", "done": ":material/check_circle:",
@@ -67,16 +65,19 @@ def status_line(snap: Snapshot) -> None:
         st.success(text, icon=icon)
     elif snap.status == "stopped":
         st.info(snap.message, icon=icon)
-    else:  # diverged, failed
-        st.error(snap.message, icon=icon)
+    else:  # diverged, failed (the message may quote an error: escaped)
+        st.error(md(snap.message), icon=icon)
 
 
 def progress(snap: Snapshot) -> None:
     last = snap.records[-1] if snap.records else None
     parts = [f"Epoch {snap.epoch}/{snap.epochs_planned}"]
     if last is not None:
-        parts += [f"elapsed {_fmt_seconds(last.elapsed)}",
-                  f"ETA {_fmt_seconds(snap.eta_seconds)}" if not snap.finished else "finished",
+        if snap.status == Status.RUNNING:
+            state = f"ETA {_fmt_seconds(snap.eta_seconds)}"
+        else:
+            state = "finished" if snap.status == Status.DONE else str(snap.status)
+        parts += [f"elapsed {_fmt_seconds(last.elapsed)}", state,
                   f"{last.samples_per_second:,.0f} samples/s"]
     st.progress(snap.progress, text=" · ".join(parts))
 
@@ -96,12 +97,6 @@ def headline(snap: Snapshot) -> None:
     cols[4].metric("Learning rate", f"{last.learning_rate:.3g}" if last else "-")
 
 
-def vega(chart: tuple, key: str) -> None:
-    """Draw a live chart inside a keyed container (``.st-key-<key>`` in the page)."""
-    df, spec = chart
-    height = spec.pop("height", 300)
-    with st.container(key=key):
-        st.vega_lite_chart(df, spec, width="stretch", height=height)
 
 
 def evaluation_view(view: RunView, snap: Snapshot) -> None:
@@ -115,12 +110,14 @@ def evaluation_view(view: RunView, snap: Snapshot) -> None:
         if ev is None:
             st.caption("The confusion matrix appears after the first evaluation.")
         else:
-            vega(live_charts.confusion_chart(ev["summary"]["confusion_matrix"], labels,
-                                             normalize), "confusion_matrix")
+            live_chart(live_charts.confusion_figure(ev["summary"]["confusion_matrix"], labels,
+                                                    normalize),
+                       "confusion_matrix", revision=view.id)
     with right:
         if ev is not None:
             s = ev["summary"]
-            vega(live_charts.class_metrics_chart(s, labels), "class_metrics")
+            live_chart(live_charts.class_metrics_figure(s, labels), "class_metrics",
+                       revision=view.id)
             table = pd.DataFrame({"class": labels, "precision": s["precision"],
                                   "recall": s["recall"], "F1": s["f1"],
                                   "support": s["support"]})
@@ -136,11 +133,11 @@ def boundary_or_gallery(view: RunView, snap: Snapshot) -> None:
         return
     if "grid_pred" in ev and p.grid_x is not None:
         X = view.dataset.X
-        vega(live_charts.boundary_chart(
+        live_chart(live_charts.boundary_figure(
             p.grid_x, p.grid_y, ev["grid_pred"], ev["grid_confidence"],
             [str(c) for c in p.classes],
             [(X[p.train_index], p.y_train, "train"), (X[p.test_index], p.y_test, "test")],
-            view.dataset.feature_names), "decision_boundary")
+            view.dataset.feature_names), "decision_boundary", revision=view.id)
     elif view.dataset.images is not None:
         wrong = np.flatnonzero(ev["y_pred"] != p.y_test)
         # most confident mistakes first: the most instructive ones
@@ -152,8 +149,8 @@ def boundary_or_gallery(view: RunView, snap: Snapshot) -> None:
                     "label: true → predicted (confidence), most confident first")
         if len(wrong) == 0:
             subtitle = f"every test image is classified correctly at epoch {ev['epoch']}"
-        vega(live_charts.gallery_chart(images, captions, "Misclassified test images",
-                                       subtitle), "misclassified")
+        live_chart(live_charts.gallery_figure(images, captions, "Misclassified test images",
+                                              subtitle), "misclassified", revision=view.id)
 
 
 def _live(snap: Snapshot) -> bool:
@@ -173,11 +170,11 @@ def progress_panel(view: RunView) -> None:
                    "unavailable). Press Train to start again.")
         return
     ss = st.session_state
-    drawn = ss.get("_drawn")
+    drawn = ss.get(Key.DRAWN)
     if drawn is not None and drawn[0] == view.id and drawn[1] != snap.status:
         # Started, paused, finished...: redraw everything once (buttons,
         # downloads, the refresh rate that suits the new status).
-        ss["_drawn"] = (view.id, snap.status)
+        ss[Key.DRAWN] = (view.id, snap.status)
         st.rerun()
     status_line(snap)
     progress(snap)
@@ -186,9 +183,13 @@ def progress_panel(view: RunView) -> None:
     c1, c2 = st.columns(2)
     log_y = st.session_state.get("loss_log", False)
     with c1:
-        vega(live_charts.curves_chart(snap.records, "loss", planned, log_y), "loss_chart")
+        fig, frozen = live_charts.curves_figure(snap.records, "loss", planned, log_y,
+                                                snap.finished)
+        live_chart(fig, "loss_chart", revision=view.id, frozen=frozen)
     with c2:
-        vega(live_charts.curves_chart(snap.records, "accuracy", planned), "accuracy_chart")
+        fig, frozen = live_charts.curves_figure(snap.records, "accuracy", planned,
+                                                finished=snap.finished)
+        live_chart(fig, "accuracy_chart", revision=view.id, frozen=frozen)
 
 
 def evaluation_panel(view: RunView) -> None:
@@ -202,10 +203,10 @@ def evaluation_panel(view: RunView) -> None:
         boundary_or_gallery(view, snap)
     with c2:
         if snap.records:
-            grad, weight = live_charts.norms_charts(snap.records, view.layer_names,
-                                                    snap.epochs_planned)
-            vega(grad, "grad_norms")
-            vega(weight, "weight_norms")
+            grad, weight = live_charts.norms_figures(snap.records, view.layer_names,
+                                                     snap.epochs_planned)
+            live_chart(grad, "grad_norms", revision=view.id)
+            live_chart(weight, "weight_norms", revision=view.id)
             st.caption("Gradient norms that shrink layer by layer towards the input are "
                        "the vanishing-gradient problem: try sigmoid with 6 layers.")
 
@@ -262,9 +263,11 @@ def intro() -> None:
     ds = dataset_or_error(cfg)
     if ds is None:
         return
-    st.info(f"**{ds.name}**: {ds.description}")
+    st.info(f"**{md(ds.name)}**: {md(ds.description)}")
     sizes = (ds.X.shape[1], *cfg.hidden_layer_sizes, ds.n_classes)
-    vega(live_charts.network_chart(sizes, cfg.activation), "network_diagram")
+    # Drawn like the live charts: the browser has loaded plotly.js before the
+    # first Train click, and the diagram changes in place while sliders move.
+    live_chart(live_charts.network_figure(sizes, cfg.activation), "network_diagram")
     st.caption("Ideas: train Spiral with 0 hidden layers, then with 3; try sigmoid with 6 "
                "layers and watch the gradient norms; push the learning rate to 1 and see it "
                "diverge.")
@@ -273,20 +276,20 @@ def intro() -> None:
 def notices() -> None:
     """Messages about this browser's runs: errors, deletions, the store's health."""
     ss = st.session_state
-    error = ss.get("train_error")
+    error = ss.get(Key.TRAIN_ERROR)
     if error:
-        st.error(error)
-    notice = ss.get("run_notice")
+        st.error(md(error))
+    notice = ss.get(Key.RUN_NOTICE)
     if notice:
-        st.info(notice, icon=":material/info:")
+        st.info(md(notice), icon=":material/info:")
     problem = store_problem()
     if problem:
         st.warning(f"{problem} Training still works, and runs are saved once the store is "
                    "back.", icon=":material/cloud_off:")
-    if ss.pop("_recovered", False):
+    if ss.pop(Key.RECOVERED, False):
         st.success("This browser now uses the recovered workspace: its runs are on the "
                    "Compare page.", icon=":material/key:")
-    if ss.pop("_recover_error", False):
+    if ss.pop(Key.RECOVER_ERROR, False):
         st.error("That recover link is not valid. Copy the whole link from the Compare page "
                  "of the browser that has your runs.")
 
@@ -294,14 +297,14 @@ def notices() -> None:
 def run_header(view: RunView) -> None:
     cfg = view.config
     run = view.run
-    st.caption(f"{run.name}: {view.dataset.name} · hidden {cfg.architecture} · "
+    st.caption(f"{md(run.name)}: {md(view.dataset.name)} · hidden {cfg.architecture} · "
                f"{cfg.activation} · {cfg.optimizer} lr {cfg.learning_rate:g} · batch "
                f"{run.batch_size} · {run.n_params:,} parameters · seed {cfg.seed}")
     if not view.owned:
         c1, c2 = st.columns([4, 1], vertical_alignment="center")
         c1.info("A shared result: you are looking at someone else's run (read-only).",
                 icon=":material/visibility:")
-        c2.button("Train again", key="train_again", on_click=_on_train_again,
+        c2.button("Train again", key="train_again", on_click=on_train_again,
                   args=(cfg,), icon=":material/content_copy:", width="stretch",
                   help="Copy this run's settings into your sidebar")
 
@@ -319,9 +322,9 @@ def page() -> None:
               "late improvements stay visible")
     snap = run_snapshot(view)
     status = snap.status if snap is not None else None
-    if status != st.session_state.get("_sidebar_status", status):
+    if status != st.session_state.get(Key.SIDEBAR_STATUS, status):
         st.rerun()  # the status changed while the sidebar was drawn: draw both anew
-    st.session_state["_drawn"] = (view.id, status)
+    st.session_state[Key.DRAWN] = (view.id, status)
     if snap is not None and snap.status in ACTIVE and not _live(snap):
         # Trained by another replica (or waiting there): read from the store.
         st.fragment(run_every=QUEUED_POLL_SECONDS)(guarded(progress_panel))(view)
@@ -338,8 +341,11 @@ def page() -> None:
         st.fragment(run_every=POLL_SECONDS)(guarded(progress_panel))(view)
         st.fragment(run_every=EVAL_POLL_SECONDS)(guarded(evaluation_panel))(view)
     else:
-        guarded(progress_panel)(view)
-        guarded(evaluation_panel)(view)
+        # Fragments without a refresh: the same page structure as while training,
+        # so the charts stay mounted when the run ends (outside a fragment,
+        # Streamlit would draw them anew and they would blink).
+        st.fragment(guarded(progress_panel))(view)
+        st.fragment(guarded(evaluation_panel))(view)
         if snap is not None:
             downloads(view, snap)
 

@@ -26,6 +26,7 @@ from .config import RunConfig
 from .jobs import JobRefusedError
 from .lessons import Lesson, Step, builtin_lessons
 from .resources import get_store
+from .session import Key
 from .store import StoreUnavailableError
 
 __all__ = ["LessonContext", "apply_step", "check_goal", "enforce", "fixed_values",
@@ -66,7 +67,7 @@ def shipped_lessons() -> dict[str, Lesson]:
 
 def _class_context(workspace_id: str) -> LessonContext | None:
     ss = st.session_state
-    cached = ss.get("_membership")
+    cached = ss.get(Key.MEMBERSHIP)
     if cached is None or time.monotonic() - cached[0] > MEMBERSHIP_TTL:
         store = get_store()
         found = None
@@ -76,7 +77,7 @@ def _class_context(workspace_id: str) -> LessonContext | None:
             except StoreUnavailableError as exc:
                 log.warning("class lookup failed: %s", exc)
                 found = cached[1] if cached else None
-        ss["_membership"] = cached = (time.monotonic(), found)
+        ss[Key.MEMBERSHIP] = cached = (time.monotonic(), found)
     found = cached[1]
     if found is None:
         return None
@@ -90,7 +91,7 @@ def _class_context(workspace_id: str) -> LessonContext | None:
 
 def forget_membership() -> None:
     """Look the class up again on the next rerun (joined, left, stepped on)."""
-    st.session_state.pop("_membership", None)
+    st.session_state.pop(Key.MEMBERSHIP, None)
 
 
 def lesson_context(workspace_id: str | None) -> LessonContext | None:
@@ -104,7 +105,7 @@ def lesson_context(workspace_id: str | None) -> LessonContext | None:
         return None
     lesson = shipped_lessons().get(name)
     if lesson is None:
-        st.session_state["train_error"] = (f"There is no lesson called {name!r}: the Classroom "
+        st.session_state[Key.TRAIN_ERROR] = (f"There is no lesson called {name!r}: the Classroom "
                                            "page lists the lessons.")
         del st.query_params["lesson"]
         return None
@@ -128,14 +129,14 @@ def apply_step(ctx: LessonContext | None) -> None:
     if ctx is None or step is None:
         return
     mark = (ctx.key, ctx.step_index)
-    if ss.get("_lesson_applied") == mark:
+    if ss.get(Key.LESSON_APPLIED) == mark:
         return
-    fresh_page = "_lesson_applied" not in ss
+    fresh_page = Key.LESSON_APPLIED not in ss
     for key, value in step.preset.items():
         if fresh_page and key in st.query_params:
             continue  # the address bar (a reload, or a shared set-up) wins
         ss[key] = value
-    ss["_lesson_applied"] = mark
+    ss[Key.LESSON_APPLIED] = mark
 
 
 def enforce(cfg: RunConfig, ctx: LessonContext | None) -> None:

@@ -12,6 +12,7 @@ import streamlit as st
 
 from .jobs import JobRunner
 from .parser_process import ParserProcess
+from .session import Key
 from .settings import Settings, load_settings
 from .store import RunStore, StoreUnavailableError
 
@@ -47,7 +48,7 @@ def get_store() -> RunStore | None:
     try:
         store = _open_store()
     except StoreUnavailableError as exc:
-        st.session_state["_store_problem"] = str(exc)
+        st.session_state[Key.STORE_PROBLEM] = str(exc)
         log.warning("%s", exc)
         return None
     return store
@@ -55,7 +56,7 @@ def get_store() -> RunStore | None:
 
 def store_problem() -> str | None:
     """Why runs are not being saved right now, in plain words (None: all is well)."""
-    problem = st.session_state.pop("_store_problem", None)
+    problem = st.session_state.pop(Key.STORE_PROBLEM, None)
     if problem is None:
         runner = get_runner()
         problem = runner.store_error

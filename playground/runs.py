@@ -33,6 +33,7 @@ from .export import estimator_params, train_kwargs
 from .jobs import JobRefusedError, JobSpec, Snapshot
 from .lesson_state import LessonContext, enforce
 from .resources import get_runner, get_settings, get_store
+from .session import Key
 from .status import RESUMABLE, Status
 from .store import DatasetIdentity, RunRow, StoreUnavailableError
 
@@ -61,7 +62,7 @@ class RunView:
         return layer_names(self.config, len(self.prepared.classes))
 
 
-def _n_train(n: int, cfg: RunConfig) -> int:
+def n_train(n: int, cfg: RunConfig) -> int:
     """Training-set size after the test and validation splits (as scikit-learn rounds)."""
     n_train = n - math.ceil(n * cfg.test_size / 100)
     if cfg.val_size:
@@ -158,7 +159,7 @@ def start_run(cfg: RunConfig, workspace_id: str | None, replacing: str | None = 
                                    lesson_step=lesson.step_index if lesson else None)
             dropped = store.enforce_run_limit(workspace_id, settings.max_runs_per_workspace)
         except StoreUnavailableError as exc:
-            st.session_state["_store_problem"] = str(exc)
+            st.session_state[Key.STORE_PROBLEM] = str(exc)
             run = None
     if replacing is not None:
         stop_run(replacing)
@@ -169,8 +170,8 @@ def start_run(cfg: RunConfig, workspace_id: str | None, replacing: str | None = 
             store.set_status(run.id, Status.FAILED, str(exc), finished_at=time.time())
         raise
     if run is None:
-        number = st.session_state.get("_unsaved_runs", 0) + 1
-        st.session_state["_unsaved_runs"] = number
+        number = st.session_state.get(Key.UNSAVED_RUNS, 0) + 1
+        st.session_state[Key.UNSAVED_RUNS] = number
         run = _in_memory_row(job_id, workspace_id or "", cfg, spec, batch, number)
     return RunView(run, cfg, ds, prepared, owned=True), dropped
 

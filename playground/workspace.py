@@ -19,6 +19,7 @@ import streamlit as st
 
 from .browser_cookie import COOKIE_MAX_AGE_DAYS_LIMIT, read_cookie, set_cookie
 from .resources import get_store
+from .session import Key
 from .store import StoreUnavailableError
 
 __all__ = ["COOKIE", "current_workspace", "known_workspace", "recover_link", "workspace_token"]
@@ -26,8 +27,6 @@ __all__ = ["COOKIE", "current_workspace", "known_workspace", "recover_link", "wo
 log = logging.getLogger("playground")
 
 COOKIE = "nnpg_workspace"
-_TOKEN_KEY = "_workspace_token"
-_ID_KEY = "_workspace_id"
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{32,64}")
 
 
@@ -45,16 +44,16 @@ def workspace_token() -> str:
     if recover is not None:
         del st.query_params["recover"]  # never leave a secret in the address bar
         if _TOKEN.fullmatch(recover):
-            ss[_TOKEN_KEY] = recover
-            ss.pop(_ID_KEY, None)
-            ss["_recovered"] = True
+            ss[Key.WORKSPACE_TOKEN] = recover
+            ss.pop(Key.WORKSPACE_ID, None)
+            ss[Key.RECOVERED] = True
         else:
-            ss["_recover_error"] = True
-    token = ss.get(_TOKEN_KEY)
+            ss[Key.RECOVER_ERROR] = True
+    token = ss.get(Key.WORKSPACE_TOKEN)
     if token is None:
         cookie = read_cookie(COOKIE)
         token = cookie if cookie and _TOKEN.fullmatch(cookie) else _new_token()
-        ss[_TOKEN_KEY] = token
+        ss[Key.WORKSPACE_TOKEN] = token
     set_cookie(COOKIE, token, COOKIE_MAX_AGE_DAYS_LIMIT, key="workspace_cookie")
     return token
 
@@ -63,24 +62,24 @@ def current_workspace() -> str | None:
     """The workspace id of this browser, or None while the run store is unavailable."""
     ss = st.session_state
     token = workspace_token()
-    if ss.get(_ID_KEY) is None:
+    if ss.get(Key.WORKSPACE_ID) is None:
         store = get_store()
         if store is None:
             return None
         try:
-            ss[_ID_KEY] = store.workspace_for_token(token)
+            ss[Key.WORKSPACE_ID] = store.workspace_for_token(token)
         except StoreUnavailableError as exc:
             log.warning("workspace lookup failed: %s", exc)
             return None
-    return ss[_ID_KEY]
+    return ss[Key.WORKSPACE_ID]
 
 
 def recover_link() -> str:
     """A link that opens this workspace in another browser (relative to the app)."""
-    return f"/?recover={st.session_state[_TOKEN_KEY]}"
+    return f"/?recover={st.session_state[Key.WORKSPACE_TOKEN]}"
 
 
 def known_workspace() -> str | None:
     """The workspace id found by :func:`current_workspace` earlier in this session
     (for callbacks, which must not draw the cookie component)."""
-    return st.session_state.get(_ID_KEY)
+    return st.session_state.get(Key.WORKSPACE_ID)

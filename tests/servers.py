@@ -34,27 +34,83 @@ IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
 
 #: JavaScript that records, on every animation frame, how many points the
-#: Playground's loss curve has (a Vega-Lite SVG whose first line is the training
-#: curve; its path has one "L" per point after the first) into ``window.__points``
-#: as ``[time, count]`` pairs, one per change.
+#: Playground's loss curve has (the first trace of its Plotly graph: the
+#: training loss) into ``window.__points`` as ``[time, count]`` pairs, one per
+#: change of the curve (its count or its last epoch).
 LOSS_POINTS_PROBE = """() => {
   window.__points = [];
+  let lastX;
   const tick = () => {
-    const path = document.querySelector('.st-key-loss_chart g.mark-line path');
-    const n = path ? (path.getAttribute('d') || '').split('L').length : null;
-    const last = window.__points.length ? window.__points[window.__points.length - 1][1] : null;
-    if (n !== null && n !== last) window.__points.push([performance.now(), n]);
+    const gd = document.querySelector('.st-key-loss_chart .js-plotly-plot');
+    const trace = gd && gd.data && gd.data[0];
+    if (trace) {
+      const n = trace.x.length;
+      const x = n ? trace.x[n - 1] : null;
+      const pts = window.__points;
+      if (!pts.length || pts[pts.length - 1][1] !== n || x !== lastX) {
+        pts.push([performance.now(), n]);
+      }
+      lastX = x;
+    }
     requestAnimationFrame(tick);
   };
   requestAnimationFrame(tick);
 }"""
 
 #: JavaScript that returns how many points the loss curve has right now (0 before
-#: the chart exists); the same reading of the SVG path as LOSS_POINTS_PROBE.
+#: the chart exists); the same reading of the graph as LOSS_POINTS_PROBE.
 LOSS_POINTS_JS = """() => {
-    const path = document.querySelector('.st-key-loss_chart g.mark-line path');
-    const d = path && path.getAttribute('d');
-    return d ? d.split('L').length : 0;
+  const gd = document.querySelector('.st-key-loss_chart .js-plotly-plot');
+  return gd && gd.data && gd.data.length ? gd.data[0].x.length : 0;
+}"""
+
+#: JavaScript taking a list of chart keys: on every animation frame it records,
+#: per live chart, into ``window.__live.charts[key]``:
+#:
+#: * ``drawn``: when the chart first showed marks (a line with a path, a marker,
+#:   a bar, or a heatmap's image), ``blank``: on how many frames after that it
+#:   showed none (a blink), ``blank_at``: when the first few of those were;
+#: * ``counts``: ``[time, points, last x]`` whenever its first trace changed
+#:   (points: the trace's length; rows of ``z`` for a heatmap);
+#: * ``shape``: a heatmap's ``[rows, columns]``, ``traces``: the trace count.
+#:
+#: ``window.__live.frames`` counts the animation frames.
+LIVE_CHARTS_PROBE = """(keys) => {
+  const live = window.__live = { frames: 0, charts: {} };
+  for (const k of keys) live.charts[k] = { drawn: null, blank: 0, blank_at: [], counts: [],
+                                            shape: null, traces: 0 };
+  const hasMarks = (gd) => {
+    if (gd.querySelector('.heatmaplayer image, .barlayer .point path, .scatterlayer .point'))
+      return true;
+    for (const p of gd.querySelectorAll('.scatterlayer path.js-line'))
+      if ((p.getAttribute('d') || '').length > 2) return true;
+    return false;
+  };
+  const tick = () => {
+    live.frames += 1;
+    const now = performance.now();
+    for (const k of keys) {
+      const c = live.charts[k];
+      const gd = document.querySelector(`.st-key-${k} .js-plotly-plot`);
+      const shown = !!gd && hasMarks(gd);
+      if (shown && c.drawn === null) c.drawn = now;
+      if (!shown && c.drawn !== null) {
+        c.blank += 1;
+        if (c.blank_at.length < 20) c.blank_at.push([now, !!gd]);
+      }
+      const trace = gd && gd.data && gd.data[0];
+      if (!trace) continue;
+      c.traces = gd.data.length;
+      const heat = trace.type === 'heatmap';
+      const n = heat ? trace.z.length : (trace.x ? trace.x.length : 0);
+      const x = !heat && n ? trace.x[n - 1] : null;
+      const last = c.counts[c.counts.length - 1];
+      if (!last || last[1] !== n || last[2] !== x) c.counts.push([now, n, x]);
+      if (heat) c.shape = [trace.z.length, trace.z.length ? trace.z[0].length : 0];
+    }
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
 }"""
 
 

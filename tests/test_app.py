@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 import streamlit as st
-from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -52,13 +52,38 @@ def app(**query) -> AppTest:
     return at
 
 
-def vega_charts(at: AppTest) -> dict[str, tuple[dict, object]]:
-    """Vega-Lite charts on the page by title: (spec, DataFrame)."""
+def _without_dark(part: dict) -> dict:
+    return {k: v for k, v in part.items() if k != "_dark"}
+
+
+def live_charts(at: AppTest) -> dict[str, dict]:
+    """The live Plotly charts on the page by key: their figure ({"data", "layout"}).
+
+    In AppTest every run is a full script run, so each chart's message holds the
+    whole figure. Each is checked to be a valid Plotly figure (its "_dark" theme
+    overrides aside).
+    """
     out = {}
-    for el in at.get("vega_lite_chart"):
-        spec = json.loads(el.proto.spec)
-        out[spec["title"]["text"]] = (spec, convert_arrow_bytes_to_pandas_df(el.proto.data.data))
+    for el in at.get("bidi_component"):
+        if el.proto.component_name != "nnpg_plotly_live":
+            continue
+        msg = json.loads(el.proto.json)
+        assert msg["need"] is None, msg  # a whole figure
+        fig = {"data": msg["traces"], "layout": msg["layout"]}
+        go.Figure({"data": [_without_dark(t) for t in fig["data"]],
+                   "layout": _without_dark(fig["layout"])})
+        out[msg["name"]] = fig
     return out
+
+
+def title(fig: dict) -> str:
+    return fig["layout"]["title"]["text"]
+
+
+def trace(fig: dict, name: str, **where) -> dict:
+    """The trace called ``name`` (and matching ``where``)."""
+    return next(t for t in fig["data"] if t.get("name") == name
+                and all(t.get(k) == v for k, v in where.items()))
 
 
 def train(at: AppTest, timeout: float = 60.0) -> AppTest:
@@ -79,10 +104,14 @@ def test_playground_intro_page():
     at = app()
     assert at.title[0].value == "Neural Network Playground"
     assert not at.error
-    charts = vega_charts(at)
-    spec, df = charts["Network: 64 → 64 → 32 → 10"]
-    assert spec["title"]["subtitle"] == "6,570 weights and biases"
-    assert (df["kind"] == "label").sum() == 4
+    net = live_charts(at)["network_diagram"]
+    assert title(net) == "Network: 64 → 64 → 32 → 10"
+    assert net["layout"]["title"]["subtitle"]["text"] == "6,570 weights and biases"
+    labels = next(t for t in net["data"] if t["mode"] == "text" and "<b>" in t["text"][0])
+    assert labels["text"] == ["<b>input</b>", "<b>hidden 1</b>", "<b>hidden 2</b>",
+                              "<b>output</b>"]
+    neurons = sum(len(t["x"]) for t in net["data"] if t["mode"] == "markers")
+    assert neurons == 5 + 5 + 10 + 10 + 10  # 64 and 64 drawn as 5 + 5 around a gap
     # the tutorial defaults
     assert at.selectbox(key="dataset").value == "Digits"
     assert at.slider(key="n_layers").value == 2
@@ -99,42 +128,53 @@ def test_widgets_change_the_network():
     at.slider(key="units_3").set_value(7).run()
     at.selectbox(key="activation").set_value("tanh").run()
     assert not at.exception
-    charts = vega_charts(at)
-    assert "Network: 64 → 64 → 32 → 7 → 10" in charts
-    assert any("tanh" in t for t in charts["Network: 64 → 64 → 32 → 7 → 10"][1]["text"].dropna())
+    net = live_charts(at)["network_diagram"]
+    assert title(net) == "Network: 64 → 64 → 32 → 7 → 10"
+    texts = [x for t in net["data"] if t["mode"] == "text" for x in t["text"]]
+    assert "7 neurons, tanh" in texts
 
 
 def test_short_training_run_on_moons_draws_every_chart():
     at = app(dataset="Moons", n_samples=300, epochs=30, optimizer="adam", learning_rate=0.03)
     train(at)
     assert at.success and "Trained 30 epochs" in at.success[0].value
-    charts = vega_charts(at)
-    _, loss = charts["Loss (cross-entropy)"]
-    assert sorted(loss["split"].unique()) == ["train", "validation"]
-    train_loss = loss[loss["split"] == "train"]
-    assert train_loss["epoch"].tolist() == list(range(1, 31))
-    assert train_loss["value"].iloc[-1] < train_loss["value"].iloc[0]
-    _, acc = charts["Accuracy"]
-    assert acc["value"].between(0, 1).all()
+    charts = live_charts(at)
+    loss = charts["loss_chart"]
+    assert title(loss) == "Loss (cross-entropy)"
+    assert [t["name"] for t in loss["data"]] == ["train", "validation"]
+    train_loss = trace(loss, "train")
+    assert train_loss["x"] == list(range(1, 31))  # 30 epochs: nothing thinned
+    assert train_loss["y"][-1] < train_loss["y"][0]
+    acc = charts["accuracy_chart"]
+    assert all(0 <= v <= 1 for t in acc["data"] for v in t["y"])
     # confusion matrix: 2 x 2 cells covering the 60 test samples
-    _, cm = charts["Confusion matrix (test set)"]
-    assert len(cm) == 4 and cm["count"].sum() == 60
-    _, metrics = charts["Per-class precision, recall and F1 (test set)"]
-    assert len(metrics) == 6 and metrics["score"].between(0, 1).all()
+    cm = charts["confusion_matrix"]["data"][0]
+    assert cm["type"] == "heatmap" and cm["x"] == cm["y"] == ["0", "1"]
+    counts = np.array(cm["customdata"])
+    assert counts.shape == (2, 2) and counts.sum() == 60
+    assert np.allclose(np.array(cm["z"]).sum(axis=1), 1)  # colour: share of the true class
+    assert cm["text"] == [[str(v) for v in row] for row in counts.tolist()]
+    metrics = charts["class_metrics"]
+    assert [t["name"] for t in metrics["data"]] == ["precision", "recall", "F1"]
+    assert all(t["x"] == ["0", "1"] and all(0 <= v <= 1 for v in t["y"])
+               for t in metrics["data"])
     table = at.dataframe[0].value
     assert table["support"].sum() == 60 and list(table["class"]) == ["0", "1"]
     # decision boundary: the image plus 240 train and 60 test points (val excluded: 24 held out)
-    _, boundary = charts["Decision boundary"]
-    assert (boundary["kind"] == "image").sum() == 1
-    assert boundary["url"].dropna().iloc[0].startswith("data:image/png;base64,")
-    assert (boundary["kind"] == "test").sum() == 60
-    assert (boundary["kind"] == "train").sum() == 300 - 60 - 24
-    _, grads = charts["Gradient norm per layer"]
-    assert set(grads["layer"]) == {"Layer 1 (64)", "Layer 2 (32)", "Output (2)"}
+    boundary = charts["decision_boundary"]
+    [image] = boundary["layout"]["images"]
+    assert image["source"].startswith("data:image/png;base64,")
+    points = {group: sum(len(t["x"]) for t in boundary["data"]
+                         if t["marker"]["symbol"] == symbol)
+              for group, symbol in (("train", "circle"), ("test", "x"))}
+    assert points == {"train": 300 - 60 - 24, "test": 60}
+    grads = charts["grad_norms"]
+    assert {t["name"] for t in grads["data"]} == {"Layer 1 (64)", "Layer 2 (32)", "Output (2)"}
+    assert {t["name"] for t in charts["weight_norms"]["data"]} == {
+        "Layer 1 (64)", "Layer 2 (32)", "Output (2)"}
     # the headline metrics agree with the confusion matrix
     acc_metric = next(m for m in at.metric if m.label == "Test accuracy")
-    diag = cm[cm["true"] == cm["predicted"]]["count"].sum()
-    assert acc_metric.value == f"{diag / 60:.1%}"
+    assert acc_metric.value == f"{np.trace(counts) / 60:.1%}"
     # exports are offered
     assert {b.key for b in at.get("download_button")} >= {"download_model",
                                                           "download_metrics",
@@ -145,15 +185,24 @@ def test_short_training_run_on_moons_draws_every_chart():
 def test_digits_run_shows_misclassified_gallery_and_ten_classes():
     at = app(epochs=5)
     train(at)
-    charts = vega_charts(at)
-    _, cm = charts["Confusion matrix (test set)"]
-    assert len(cm) == 100 and cm["count"].sum() == 360
+    charts = live_charts(at)
+    counts = np.array(charts["confusion_matrix"]["data"][0]["customdata"])
+    assert counts.shape == (10, 10) and counts.sum() == 360
     assert len(at.dataframe[0].value) == 10
-    spec, gallery = charts["Misclassified test images"]
-    n_wrong = 360 - cm[cm["true"] == cm["predicted"]]["count"].sum()
-    assert len(gallery) == min(16, n_wrong)
-    assert spec["title"]["subtitle"].startswith(f"{n_wrong} of 360 test images")
-    assert gallery["url"].str.startswith("data:image/png;base64,").all()
+    gallery = charts["misclassified"]
+    n_wrong = 360 - np.trace(counts)
+    images = gallery["layout"].get("images", [])
+    assert len(images) == min(16, n_wrong)
+    assert gallery["layout"]["title"]["subtitle"]["text"].startswith(
+        f"{n_wrong} of 360 test images")
+    assert all(im["source"].startswith("data:image/png;base64,") for im in images)
+    captions = gallery["data"][0]["text"]
+    assert len(captions) == len(images) and all(" → " in c for c in captions)
+    # "Normalise rows": the numbers become each true class's shares (the colour already is)
+    at.toggle(key="cm_normalize").set_value(True).run()
+    cm = live_charts(at)["confusion_matrix"]["data"][0]
+    assert all(c.endswith("%") for row in cm["text"] for c in row)
+    assert np.array(cm["customdata"]).sum() == 360  # counts stay in the hover
 
 
 def test_compare_page_lists_runs_and_deletes():
@@ -263,8 +312,9 @@ def test_good_csv_upload_trains():
     assert at.selectbox(key="label_column").value == "target"
     train(at)
     assert at.success and not at.exception
-    _, cm = vega_charts(at)["Confusion matrix (test set)"]
-    assert set(cm["true"]) == {"hi", "lo"}
+    cm = live_charts(at)["confusion_matrix"]["data"][0]
+    assert cm["x"] == cm["y"] == ["hi", "lo"]
+    assert np.array(cm["z"]).shape == (2, 2)
 
 
 def test_reset_restores_the_tutorial_setup():

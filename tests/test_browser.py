@@ -10,10 +10,19 @@ import re
 import time
 from urllib.parse import parse_qs, urlsplit
 
+import numpy as np
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.servers import IDLE, LOSS_POINTS_PROBE, start_app, stop, worker_processes
+from tests.servers import (
+    IDLE,
+    LIVE_CHARTS_PROBE,
+    LOSS_POINTS_JS,
+    LOSS_POINTS_PROBE,
+    start_app,
+    stop,
+    worker_processes,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -51,6 +60,19 @@ def snap(page: Page, path) -> None:
 
 def shown(page: Page, key: str) -> str:
     return page.locator(f".st-key-{key}").get_by_test_id("stSliderThumbValue").inner_text()
+
+
+def graph(page: Page, key: str):
+    """The Plotly graph of the chart ``key`` (the element carrying Plotly's data)."""
+    plot = page.locator(f".st-key-{key} .js-plotly-plot")
+    expect(plot).to_be_visible(timeout=20_000)
+    return plot
+
+
+def charts_drawn(page: Page) -> None:
+    """Wait until the page's first live chart is drawn (plotly.js has loaded)."""
+    page.wait_for_function("() => { const g = document.querySelector('.js-plotly-plot'); "
+                           "return g && g.data && g.data.length > 0; }", timeout=60_000)
 
 
 def overlay_names(page: Page) -> list[str]:
@@ -97,8 +119,11 @@ def test_first_training_run(page: Page, app_url: str, artifacts):
     snap(page, artifacts / "03_trained.png")
 
     # results: a 10 x 10 confusion matrix, 3 bars per class, a 10-row table
-    expect(page.locator(".st-key-confusion_matrix g.mark-rect path")).to_have_count(100)
-    expect(page.locator(".st-key-class_metrics g.mark-rect path")).to_have_count(30)
+    heat = graph(page, "confusion_matrix").evaluate(
+        "e => [e.data[0].type, e.data[0].z.length, e.data[0].z[0].length]")
+    assert heat == ["heatmap", 10, 10]
+    expect(page.locator(".st-key-confusion_matrix .heatmaplayer image")).to_have_count(1)
+    expect(page.locator(".st-key-class_metrics .barlayer .point")).to_have_count(30)
     expect(page.get_by_test_id("stDataFrame")).to_have_count(1)  # the per-class table
     # the table's numbers, as a user downloads them: one row per class
     with page.expect_download() as download:
@@ -107,7 +132,9 @@ def test_first_training_run(page: Page, app_url: str, artifacts):
     assert lines[0] == "class,precision,recall,f1,support"
     assert [line.split(",")[0] for line in lines[1:11]] == [str(d) for d in range(10)]
     assert sum(int(line.split(",")[4]) for line in lines[1:11]) == 360
-    expect(page.locator(".st-key-misclassified g.mark-image image").first).to_be_visible()
+    gallery = graph(page, "misclassified")
+    assert gallery.evaluate("e => e.layout.images.length") >= 1
+    expect(gallery.locator(".layer-above image").first).to_be_visible()
     for label in ("Model (.npz)", "Metrics (CSV)", "Training history (CSV)", "Python script"):
         expect(page.get_by_role("button", name=label)).to_be_visible()
 
@@ -150,11 +177,13 @@ def test_two_dimensional_run_draws_the_decision_boundary(page: Page, app_url: st
     idle(page)
     page.get_by_role("button", name="Train", exact=True).click()
     expect(page.get_by_text("Trained 150 epochs")).to_be_visible(timeout=60_000)
-    boundary = page.locator(".st-key-decision_boundary")
-    expect(boundary.locator("g.mark-image image")).to_have_count(1)
+    boundary = graph(page, "decision_boundary")
+    expect(boundary.locator(".layer-subplot .imagelayer image")).to_have_count(1)  # regions
     # 500 samples: 100 test and 360 train points drawn (40 validation samples are not)
-    expect(boundary.locator("g.mark-symbol.role-mark path")).to_have_count(460)
-    expect(page.locator(".st-key-confusion_matrix g.mark-rect path")).to_have_count(4)
+    expect(boundary.locator(".scatterlayer .point")).to_have_count(460)
+    assert boundary.evaluate("e => e.data.reduce((n, t) => n + t.x.length, 0)") == 460
+    heat = graph(page, "confusion_matrix").evaluate("e => e.data[0].z.map(r => r.length)")
+    assert heat == [2, 2]
     no_traceback(page)
     snap(page, artifacts / "06_moons.png")
 
@@ -177,10 +206,12 @@ def test_pause_resume_stop(page: Page, app_url: str):
     expect(page.get_by_text("Training...")).to_be_visible(timeout=30_000)
     page.get_by_role("button", name="Pause", exact=True).click()
     expect(page.get_by_text("Paused after epoch")).to_be_visible(timeout=30_000)
-    points = page.locator(".st-key-loss_chart g.mark-line path").first.get_attribute("d")
+    last = "e => { const t = e.data[0]; return [t.x.length, t.x[t.x.length - 1], " \
+           "t.y[t.y.length - 1]]; }"
+    before = graph(page, "loss_chart").evaluate(last)
+    assert page.evaluate(LOSS_POINTS_JS) == before[0] > 0
     time.sleep(1.0)
-    assert page.locator(".st-key-loss_chart g.mark-line path").first.get_attribute("d") \
-        == points  # nothing moves while paused
+    assert graph(page, "loss_chart").evaluate(last) == before  # nothing moves while paused
     page.get_by_role("button", name="Resume", exact=True).click()
     expect(page.get_by_text("Paused after epoch")).to_have_count(0, timeout=30_000)
     page.get_by_role("button", name="Stop", exact=True).click()
@@ -240,5 +271,108 @@ def test_closing_the_tab_keeps_the_run_until_nobody_watches(browser, tmp_path):
         expect(again.get_by_text("nobody was watching")).to_be_visible(timeout=30_000)
         no_traceback(again)
         again.context.close()
+    finally:
+        stop(proc)
+
+
+# ---- live charts: Plotly graphs updated in place ---------------------------------------------
+LIVE = ("loss_chart", "accuracy_chart", "confusion_matrix", "class_metrics")
+
+
+def _csv(n: int = 240, seed: int = 0) -> bytes:
+    """Three classes in three numeric features (the label column last)."""
+    gen = np.random.default_rng(seed)
+    y = gen.integers(0, 3, n)
+    X = gen.normal(size=(n, 3)) + np.eye(3)[y] * 2.5
+    rows = [f"{a:.3f},{b:.3f},{c:.3f},{'abc'[k]}" for (a, b, c), k in zip(X, y)]
+    return ("f1,f2,f3,kind\n" + "\n".join(rows)).encode()
+
+
+@pytest.mark.parametrize("dataset, query, classes", [
+    ("Digits", "epochs=1000", 10),
+    ("Iris", "dataset=Iris&epochs=2000&batch_size=1", 3),
+    ("CSV", "epochs=2000&batch_size=2", 3),
+])
+def test_live_charts_update_in_place(page: Page, app_url: str, artifacts, dataset, query,
+                                     classes):
+    """While a run trains, each live chart is one Plotly graph whose data grow (read
+    from the graph in the page), the confusion matrix is classes x classes, and no
+    chart ever shows an empty frame once drawn."""
+    page.goto(f"{app_url}/?{query}")
+    idle(page)
+    charts_drawn(page)  # the page has settled (plotly.js loaded)
+    if dataset == "CSV":
+        choose(page, "dataset", "Upload CSV")
+        page.locator(".st-key-csv_file input[type=file]").set_input_files(
+            files=[{"name": "three.csv", "mimeType": "text/csv", "buffer": _csv()}])
+        idle(page)
+        expect(page.get_by_text("three.csv").first).to_be_visible()
+    charts_drawn(page)
+    page.evaluate(LIVE_CHARTS_PROBE, list(LIVE))
+    epochs = int(re.search(r"epochs=(\d+)", query).group(1))
+    page.get_by_role("button", name="Train", exact=True).click()
+    expect(page.get_by_text(f"Trained {epochs} epochs")).to_be_visible(timeout=180_000)
+    page.wait_for_timeout(1500)  # the finished run's last redraw
+    live = page.evaluate("window.__live")
+    for key in ("loss_chart", "accuracy_chart"):
+        counts = [n for _, n, _ in live["charts"][key]["counts"]]
+        assert len(set(counts)) >= 3, (key, counts)  # the graph's data grew while training
+    assert live["charts"]["confusion_matrix"]["shape"] == [classes, classes]
+    assert live["charts"]["class_metrics"]["traces"] == 3
+    for key in ("loss_chart", "accuracy_chart", "confusion_matrix"):
+        chart = live["charts"][key]
+        assert chart["drawn"] is not None, key
+        assert chart["blank"] == 0, (key, chart["blank_at"])
+    heat = graph(page, "confusion_matrix").evaluate("e => [e.data[0].x, e.data[0].y]")
+    assert heat[0] == heat[1] and len(heat[0]) == classes
+    if dataset == "CSV":
+        assert heat[0] == ["a", "b", "c"]
+    no_traceback(page)
+    snap(page, artifacts / f"08_live_{dataset.lower()}.png")
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_every_page_in_light_and_dark_theme(browser, artifacts, theme):
+    """Screenshots of every page in both themes (look at them), and the README's."""
+    proc, url = start_app(extra_args=["--theme.base", theme])
+    try:
+        context = browser.new_context(viewport={"width": 1440, "height": 2300})
+        page = context.new_page()
+        page.goto(f"{url}/?dataset=Spiral&n_samples=600&n_layers=3&units_1=32&units_2=32"
+                  "&units_3=16&optimizer=adam&epochs=200")
+        idle(page)
+        charts_drawn(page)
+        snap(page, artifacts / f"theme_{theme}_1_intro.png")
+        page.get_by_role("button", name="Train", exact=True).click()
+        expect(page.get_by_text("Trained 200 epochs")).to_be_visible(timeout=60_000)
+        graph(page, "decision_boundary")
+        no_traceback(page)
+        snap(page, artifacts / f"theme_{theme}_2_spiral.png")
+        if theme == "light":  # docs/screenshot.png: down to the export buttons
+            page.mouse.move(1400, 5)
+            last = page.get_by_role("button", name="Run bundle (.zip)").bounding_box()
+            page.screenshot(path=artifacts / "readme_screenshot.png",
+                            clip={"x": 0, "y": 0, "width": 1440,
+                                  "height": last["y"] + last["height"] + 32})
+        page.goto(f"{url}/?epochs=100")
+        idle(page)
+        page.get_by_role("button", name="Train", exact=True).click()
+        expect(page.get_by_text("Trained 100 epochs")).to_be_visible(timeout=60_000)
+        graph(page, "misclassified")
+        toggle = page.get_by_role("switch", name="Normalise rows")
+        toggle.focus()
+        toggle.press("Space")
+        idle(page)
+        expect(page.locator(".st-key-confusion_matrix .js-plotly-plot")).to_contain_text("%")
+        snap(page, artifacts / f"theme_{theme}_3_digits.png")
+        for link, name in (("Compare runs", "compare"), ("Classroom", "classroom"),
+                           ("Data", "data"), ("How it works", "how_it_works")):
+            page.get_by_role("link", name=link).click()
+            idle(page)
+            if name in ("compare", "data"):
+                expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=20_000)
+            no_traceback(page)
+            snap(page, artifacts / f"theme_{theme}_4_{name}.png")
+        context.close()
     finally:
         stop(proc)

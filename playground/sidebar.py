@@ -1,26 +1,21 @@
-"""The sidebar and its callbacks: the controls every page shares.
+"""The sidebar: the run's buttons, the lesson's step, and every control of a run.
 
-* The sidebar widgets hold the configuration; they are bound to URL query
-  parameters, so the address bar is always a shareable link to the set-up.
-* The run on screen is ``st.session_state[VIEW]`` (a :class:`RunView`) and
-  ``run=<id>`` in the address bar; everything else about runs lives in the
-  run store and the job runner (:mod:`playground.runs`).
+The controls are bound to URL query parameters (the address bar is always a
+shareable link to the set-up) and go through a factory that applies the
+lesson step's locks and hides.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
 import math
-import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import streamlit as st
 
 from nn_core.network import Network
 
+from .callbacks import on_pause, on_reset, on_stop, on_train
 from .config import (
     ACTIVATIONS,
     ALPHAS,
@@ -34,7 +29,6 @@ from .config import (
     MULTICLASS_GENERATED,
     OPTIMIZERS,
     SCHEDULES,
-    WIDGET_FIELDS,
     RunConfig,
     batch_choices,
     fmt_clip,
@@ -42,271 +36,23 @@ from .config import (
 )
 from .dataset_cache import current_dataset, dataset_or_error, upload_columns
 from .datasets import DatasetError
-from .jobs import JobRefusedError, Snapshot
 from .lesson_state import LessonContext, apply_step, check_goal, lesson_context
 from .resources import get_settings, get_store
-from .runs import (
-    RunView,
-    _n_train,
-    open_run,
-    pause_run,
-    resume_run,
-    run_snapshot,
-    start_run,
-    stop_run,
-)
+from .run_view import config_from_state, current_snapshot, current_view
+from .runs import RunView, n_train, run_snapshot
+from .session import Key
 from .status import ACTIVE, RESUMABLE, Status
-from .store import StoreUnavailableError
 from .text import md
 from .workspace import known_workspace
 
-log = logging.getLogger("playground")
+__all__ = ["lesson_panel", "page_lesson", "sidebar"]
 
-#: Seconds between refreshes of the progress and curves while a job trains.
-POLL_SECONDS = 0.25
-#: Seconds between refreshes of a page whose run waits in the queue (or trains
-#: on another replica and is read from the store).
-QUEUED_POLL_SECONDS = 1.5
-#: Seconds between refreshes of the evaluation charts while a job trains (they
-#: cost the browser far more to redraw than the curves do).
-EVAL_POLL_SECONDS = 3.0
-#: After Train, wait this long at most for the first epoch so the very first
-#: redraw already shows a point on the loss curve.
-FIRST_RECORD_WAIT = 0.3
-#: Session-state key of the run on screen.
-VIEW = "view"
 _BIND: dict[str, Any] = {"bind": "query-params", "persist_state": "session"}
 _INIT_NAMES = {"glorot_normal": "Glorot normal", "glorot_uniform": "Glorot uniform",
                "he_normal": "He normal", "he_uniform": "He uniform"}
 _DEFAULT = RunConfig()
 
 
-def guarded(render: Callable) -> Callable:
-    """Show a friendly error instead of a traceback if ``render`` fails."""
-    @functools.wraps(render)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return render(*args, **kwargs)
-        except StoreUnavailableError as exc:
-            st.warning(f"{exc} Training still works; stored runs reappear when it is back.",
-                       icon=":material/cloud_off:")
-            return None
-        except Exception:
-            log.exception("rendering %s failed", render.__name__)
-            st.error("Something went wrong while drawing this part of the page. Your runs "
-                     "are safe: change a setting or press Reset to continue.")
-            return None
-    return wrapper
-
-
-def callback(action: Callable) -> Callable:
-    """A widget callback that can never put a traceback on the page.
-
-    Streamlit runs callbacks before the script; an exception there would be
-    shown raw. Store problems and anything unexpected become a message instead.
-    """
-    @functools.wraps(action)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return action(*args, **kwargs)
-        except StoreUnavailableError as exc:
-            st.session_state["train_error"] = str(exc)
-        except Exception:
-            log.exception("%s failed", action.__name__)
-            st.session_state["train_error"] = (
-                "Something went wrong with that action. Your runs are safe: try again, or "
-                "press Reset.")
-        return None
-    return wrapper
-
-
-# ---- the run on screen ----------------------------------------------------------
-def current_view() -> RunView | None:
-    """The run on screen: this session's, or the one the address bar names (``run=``)."""
-    ss = st.session_state
-    view: RunView | None = ss.get(VIEW)
-    wanted = st.query_params.get("run")
-    if view is not None and (wanted is None or wanted == view.id):
-        if wanted is None:
-            st.query_params["run"] = view.id
-        return view
-    if wanted is None:
-        return None
-    try:
-        view = open_run(wanted, known_workspace())
-    except DatasetError as exc:
-        st.warning(f"This run's data cannot be loaded: {md(exc)}")
-        view = None
-    if view is None:
-        del st.query_params["run"]
-        ss.pop(VIEW, None)
-        ss["train_error"] = ("That run does not exist (any more). Its owner may have "
-                             "deleted it.")
-        return None
-    ss[VIEW] = view
-    return view
-
-
-def show_run(view: RunView) -> None:
-    st.session_state[VIEW] = view
-    st.query_params["run"] = view.id
-
-
-def clear_run() -> None:
-    st.session_state.pop(VIEW, None)
-    if "run" in st.query_params:
-        del st.query_params["run"]
-
-
-def current_snapshot() -> Snapshot | None:
-    view = st.session_state.get(VIEW)
-    return None if view is None else run_snapshot(view)
-
-
-def config_from_state() -> RunConfig:
-    """Read the configuration from the sidebar widgets' state."""
-    ss = st.session_state
-    d = _DEFAULT
-    # each value cast to the type of its default, so the config holds plain
-    # Python ints, floats, bools and strings whatever the widget returned
-    # controls a lesson step hides are not drawn: their values come from the step
-    hidden = ss.get("_hidden_values", {})
-    values = {name: type(getattr(d, name))(hidden.get(name, ss.get(name, getattr(d, name))))
-              for name in WIDGET_FIELDS}
-    units = tuple(int(hidden.get(f"units_{i + 1}", ss.get(f"units_{i + 1}", d.units[i])))
-                  for i in range(MAX_HIDDEN_LAYERS))
-    return RunConfig(**values, units=units, label_column=ss.get("label_column"))
-
-
-def apply_config(cfg: RunConfig) -> None:
-    """Set the sidebar widgets to ``cfg`` (Train again, Reset). Call from a callback."""
-    values = {name: getattr(cfg, name) for name in WIDGET_FIELDS}
-    max_units = get_settings().max_units
-    for i, u in enumerate(cfg.units, start=1):
-        values[f"units_{i}"] = min(u, max_units)
-    st.session_state.update(values)
-
-
-# ---- callbacks (run before the script, so the widgets' state is current) -------
-# Streamlit can run a button's callback twice for one click: when a fragment's
-# automatic rerun interrupts the full rerun that handles the click, the click is
-# replayed into the next run. So every callback is idempotent: Pause/Resume say
-# which of the two they mean, Stop and Reset are harmless twice, and Train
-# ignores a click that arrives before the run of the previous Train completed
-# (app.py counts completed full runs in ``_runs_completed``).
-
-
-def _replayed_train() -> bool:
-    ss = st.session_state
-    completed = ss.get("_runs_completed", 0)
-    if ss.get("_train_at_run") == completed:
-        return True
-    ss["_train_at_run"] = completed
-    return False
-
-
-def run_completed() -> None:
-    """Call at the very end of a full script run (see the note above)."""
-    st.session_state["_runs_completed"] = st.session_state.get("_runs_completed", 0) + 1
-
-
-def _wait_for_first_record(run_id: str) -> None:
-    """Give a fast start a moment, so the first redraw already has a loss point."""
-    from .resources import get_runner
-
-    runner = get_runner()
-    deadline = time.monotonic() + FIRST_RECORD_WAIT
-    while time.monotonic() < deadline:
-        snap = runner.snapshot(run_id)
-        if snap is None or snap.records or snap.status not in (Status.QUEUED, Status.RUNNING):
-            return
-        if snap.status == Status.QUEUED and snap.queue_position:
-            return  # waiting for a worker: nothing to show soon
-        time.sleep(0.01)
-
-
-@callback
-def _on_train() -> None:
-    if _replayed_train():
-        return
-    ss = st.session_state
-    ss.pop("train_error", None)
-    ss.pop("run_notice", None)
-    ss["pause_requested"] = False
-    view: RunView | None = ss.get(VIEW)
-    replacing = view.id if view is not None and view.owned else None
-    try:
-        new, dropped = start_run(config_from_state(), known_workspace(), replacing,
-                                 lesson_context(known_workspace()))
-    except (DatasetError, JobRefusedError) as exc:
-        ss["train_error"] = str(exc)
-        return
-    except StoreUnavailableError as exc:
-        ss["train_error"] = str(exc)
-        return
-    except ValueError as exc:  # a setting the engine refuses
-        ss["train_error"] = f"These settings cannot be trained: {exc}"
-        return
-    if dropped:
-        limit = get_settings().max_runs_per_workspace
-        ss["run_notice"] = (f"Deleted {len(dropped)} of your oldest runs to stay within "
-                            f"{limit} runs per workspace: {', '.join(dropped)}. Pin a run "
-                            "on the Compare page to keep it.")
-    show_run(new)
-    _wait_for_first_record(new.id)
-
-
-@callback
-def _on_pause(action: str) -> None:
-    ss = st.session_state
-    view: RunView | None = ss.get(VIEW)
-    if view is None or not view.owned:
-        return
-    ss.pop("train_error", None)
-    if action == "resume":
-        ss["pause_requested"] = False
-        try:
-            resume_run(view)
-        except (JobRefusedError, DatasetError, StoreUnavailableError) as exc:
-            ss["train_error"] = str(exc)
-    else:
-        ss["pause_requested"] = pause_run(view.id)
-
-
-@callback
-def _on_stop() -> None:
-    view: RunView | None = st.session_state.get(VIEW)
-    if view is not None and view.owned:
-        stop_run(view.id)
-    st.session_state["pause_requested"] = False
-
-
-@callback
-def _on_train_again(cfg: RunConfig) -> None:
-    """Copy a (shared) run's settings into this browser's controls."""
-    apply_config(cfg)
-    clear_run()
-    st.session_state["run_notice"] = ("The settings of that run are in the sidebar now: "
-                                      "press Train to train it in your own workspace.")
-
-
-@callback
-def _on_reset() -> None:
-    """Back to the tutorial set-up: stop the run, clear the view, default controls."""
-    view: RunView | None = st.session_state.get(VIEW)
-    if view is not None and view.owned:
-        stop_run(view.id)
-    clear_run()
-    st.session_state.pop("train_error", None)
-    st.session_state.pop("run_notice", None)
-    st.session_state["pause_requested"] = False
-    apply_config(_DEFAULT)
-    ctx = lesson_context(known_workspace())
-    if ctx is not None and ctx.step is not None:
-        st.session_state.update(ctx.step.preset)  # Reset in a lesson: the step's set-up
-
-
-# ---- sidebar ------------------------------------------------------------------
 def _nearest(value: Any, options: list) -> Any:
     if value in options:
         return value
@@ -361,20 +107,20 @@ def page_lesson() -> LessonContext | None:
     """The lesson of this page, with its step's presets applied and goals checked."""
     ss = st.session_state
     ctx = lesson_context(known_workspace())
-    view: RunView | None = ss.get(VIEW)
+    view: RunView | None = ss.get(Key.VIEW)
     if ctx is not None and view is not None and view.owned \
-            and ss.get("_goal_checked") != view.id:
+            and ss.get(Key.GOAL_CHECKED) != view.id:
         snap = run_snapshot(view)
         store = get_store()
         if snap is not None and snap.finished and store is not None:
-            ss["_goal_checked"] = view.id
+            ss[Key.GOAL_CHECKED] = view.id
             message = check_goal(ctx, store.get_run(view.id))
             if message:
-                ss["run_notice"] = message
+                ss[Key.RUN_NOTICE] = message
                 ctx = lesson_context(known_workspace())
     apply_step(ctx)
     step = ctx.step if ctx is not None else None
-    ss["_hidden_values"] = {k: step.preset[k] for k in step.hide} if step else {}
+    ss[Key.HIDDEN_VALUES] = {k: step.preset[k] for k in step.hide} if step else {}
     return ctx
 
 
@@ -387,20 +133,20 @@ def sidebar() -> RunConfig:
     active = owned and snap.status in ACTIVE
     resumable = owned and (snap.status in RESUMABLE or snap.status == Status.PAUSED)
     ss = st.session_state
-    ss["_sidebar_status"] = None if snap is None else snap.status
+    ss[Key.SIDEBAR_STATUS] = None if snap is None else snap.status
     with st.sidebar:
         c1, c2 = st.columns([3, 2], gap="small")
-        c1.button("Train", key="train", type="primary", on_click=_on_train,
+        c1.button("Train", key="train", type="primary", on_click=on_train,
                   icon=":material/play_arrow:", width="stretch",
                   help="Build the network and train it with these settings")
-        c2.button("Reset", key="reset", on_click=_on_reset, icon=":material/restart_alt:",
+        c2.button("Reset", key="reset", on_click=on_reset, icon=":material/restart_alt:",
                   width="stretch",
                   help="Stop, clear the view and restore the default (tutorial) settings")
         c1, c2 = st.columns([3, 2], gap="small")
         show_resume = resumable and snap.status != Status.RUNNING
-        pausing = ss.get("pause_requested", False) and active and snap.status == Status.RUNNING
+        pausing = ss.get(Key.PAUSE_REQUESTED, False) and active and snap.status == Status.RUNNING
         c1.button("Resume" if show_resume else ("Pausing…" if pausing else "Pause"),
-                  key="pause", on_click=_on_pause,
+                  key="pause", on_click=on_pause,
                   args=("resume" if show_resume else "pause",),
                   icon=":material/play_circle:" if show_resume else ":material/pause:",
                   disabled=not (show_resume or (active and snap.status != Status.PAUSED
@@ -408,10 +154,10 @@ def sidebar() -> RunConfig:
                   width="stretch",
                   help="Resume continues from the last checkpoint" if show_resume else
                        "Pause at the end of this epoch; the run keeps its place")
-        c2.button("Stop", key="stop", on_click=_on_stop, icon=":material/stop:",
+        c2.button("Stop", key="stop", on_click=on_stop, icon=":material/stop:",
                   disabled=not active, width="stretch")
         if snap is not None and snap.status == Status.PAUSED:
-            ss["pause_requested"] = False
+            ss[Key.PAUSE_REQUESTED] = False
         ctx = page_lesson()
         lesson_panel(ctx)
         control = _controls(ctx)
@@ -475,7 +221,7 @@ def sidebar() -> RunConfig:
             ds = current_dataset(cfg)
         except DatasetError:
             ds = None  # the page says what is wrong with the upload
-        options = batch_choices(_n_train(1000 if ds is None else len(ds.y), cfg))
+        options = batch_choices(n_train(1000 if ds is None else len(ds.y), cfg))
         default_batch = _nearest(_DEFAULT.batch_size, options)
         if "batch_size" in ss and ss["batch_size"] not in options:
             ss["batch_size"] = _nearest(ss["batch_size"], options)
@@ -507,9 +253,3 @@ def sidebar() -> RunConfig:
             st.caption(f"Network {' → '.join(map(str, sizes))} · "
                        f"{Network.count_parameters(sizes):,} weights and biases")
     return cfg
-
-
-def upscale(image: np.ndarray, factor: int = 8) -> np.ndarray:
-    """Nearest-neighbour enlargement (keeps the pixels of an 8x8 digit crisp), in [0, 1]."""
-    img = image / max(float(image.max()), 1e-9)
-    return np.kron(img, np.ones((factor, factor)))
