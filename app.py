@@ -20,19 +20,17 @@ st.set_page_config(page_title="Neural Network Playground", page_icon=":material/
                                         "neural network you can train and watch learn."})
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+# The pages live in views/, not pages/: with a pages/ folder Streamlit 1.67 serves
+# a direct link such as /compare (or the first visit of a fresh server) as an
+# old-style page without app.py (no sidebar, no workspace) or with a "Page not
+# found" dialog; links to pages (results, classes) must just work.
 pages = [
-    st.Page("pages/playground.py", title="Playground", icon=":material/science:", default=True),
-    st.Page("pages/compare.py", title="Compare runs", icon=":material/stacked_line_chart:",
-            url_path="runs"),
-    st.Page("pages/classroom.py", title="Classroom", icon=":material/groups:",
-            url_path="class"),
-    st.Page("pages/data.py", title="Data", icon=":material/dataset:", url_path="dataset"),
-    st.Page("pages/how_it_works.py", title="How it works", icon=":material/functions:",
-            url_path="maths"),
+    st.Page("views/playground.py", title="Playground", icon=":material/science:", default=True),
+    st.Page("views/compare.py", title="Compare runs", icon=":material/stacked_line_chart:"),
+    st.Page("views/classroom.py", title="Classroom", icon=":material/groups:"),
+    st.Page("views/data.py", title="Data", icon=":material/dataset:"),
+    st.Page("views/how_it_works.py", title="How it works", icon=":material/functions:"),
 ]
-# Each url_path differs from its file's name on purpose: Streamlit 1.67 serves a
-# direct link such as /compare to a file in pages/ as an old-style page (without
-# app.py, so without sidebar and workspace); /runs always goes through app.py.
 page = st.navigation(pages)
 try:
     get_settings()

@@ -38,7 +38,7 @@ DONE = "Trained 500 epochs."
 
 
 async def drive(url: str, teacher_query: str, tokens: list[str], timeout: float) -> dict:
-    teacher = BrowserSession(url, teacher_query, "teacher", page_name="class")
+    teacher = BrowserSession(url, teacher_query, "teacher", page_name="classroom")
     students = [BrowserSession(url, "epochs=500", f"student-{i + 1:02d}",
                                cookies={"nnpg_workspace": t}) for i, t in enumerate(tokens)]
     await teacher.open()

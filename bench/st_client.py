@@ -114,7 +114,7 @@ class BrowserSession:
     name : str
         For messages.
     page_name : str
-        The page's URL path (``"class"`` for ``/class``); empty: the default page.
+        The page's URL path (``"classroom"`` for ``/classroom``); empty: the default page.
     cookies : dict, optional
         Cookies the browser sends with the WebSocket's upgrade request (a
         workspace cookie, say).

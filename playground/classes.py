@@ -5,7 +5,7 @@ teacher token: a 256-bit secret in the teacher link, of which the store keeps
 only the SHA-256. Students join with a display name unique in the class; their
 runs in that browser carry the class's id as well as their workspace. The
 board is read from the store, so it works whichever replica the teacher and
-the students are on. Nothing here draws anything (see ``pages/classroom.py``).
+the students are on. Nothing here draws anything (see ``views/classroom.py``).
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ class Key:
     WORKSPACE_ID = "_workspace_id"
     RECOVERED = "_recovered"
     RECOVER_ERROR = "_recover_error"
-    # lessons and classes (playground.lesson_state, pages/classroom.py)
+    # lessons and classes (playground.lesson_state, views/classroom.py)
     MEMBERSHIP = "_membership"  # (looked up at, (class, member) | None)
     LESSON_APPLIED = "_lesson_applied"  # (lesson, step) whose preset was applied
     HIDDEN_VALUES = "_hidden_values"  # values of the controls the step hides

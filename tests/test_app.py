@@ -28,10 +28,9 @@ def fresh_caches():
 class PlaygroundTest(AppTest):
     """AppTest that reruns the entrypoint like the real server does.
 
-    With a ``pages/`` directory next to ``app.py``, Streamlit 1.67's AppTest
-    asks for a rerun of the page it finished on by that page's hash, and the
-    page file then runs on its own through the legacy ``pages/`` mechanism:
-    ``app.py`` (``st.navigation`` and the sidebar) is skipped. A real server
+    Streamlit 1.67's AppTest asks for a rerun of the page it finished on by
+    that page's hash, and the page file then runs on its own: ``app.py``
+    (``st.navigation`` and the sidebar) is skipped. A real server
     always runs ``app.py`` (checked in the browser tests). Requesting no page
     hash makes AppTest run ``app.py`` too, which then runs the default page.
     Tests that ``switch_page`` keep AppTest's behaviour (the page alone).
@@ -210,7 +209,7 @@ def test_compare_page_lists_runs_and_deletes():
     train(at)
     at.select_slider(key="learning_rate").set_value(0.1).run()
     train(at)
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("views/compare.py").run()
     assert not at.exception
     table = at.dataframe[0].value
     assert list(table["run"]) == ["Run 2", "Run 1"]  # newest first
@@ -230,14 +229,14 @@ def test_compare_page_lists_runs_and_deletes():
 
 def test_compare_page_empty():
     at = app()
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("views/compare.py").run()
     assert not at.exception and "No runs yet" in at.info[0].value
 
 
 @pytest.mark.parametrize("dataset", ["Digits", "Wine", "Spiral"])
 def test_data_page(dataset):
     at = app(dataset=dataset)
-    at.switch_page("pages/data.py").run()
+    at.switch_page("views/data.py").run()
     assert not at.exception and not at.error
     labels = {m.label: m.value for m in at.metric}
     assert int(labels["Samples"].replace(",", "")) > 0
@@ -250,7 +249,7 @@ def test_data_page(dataset):
 
 def test_how_it_works_page():
     at = app()
-    at.switch_page("pages/how_it_works.py").run()
+    at.switch_page("views/how_it_works.py").run()
     assert not at.exception
     assert len(at.get("latex")) >= 10
     codes = [c.value for c in at.code]
@@ -297,7 +296,7 @@ def test_bad_csv_upload_shows_a_specific_error_and_keeps_runs(data, message):
     at.button(key="train").click().run()
     assert not at.exception
     assert any(message in e.value for e in at.error), [e.value for e in at.error]
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("views/compare.py").run()
     assert list(at.dataframe[0].value["run"]) == ["Run 1"]
 
 
@@ -327,7 +326,7 @@ def test_reset_restores_the_tutorial_setup():
     assert at.selectbox(key="optimizer").value == "sgd"
     assert at.select_slider(key="epochs").value == 500
     assert "Pick a data set" in at.markdown[0].value  # the run view is cleared
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("views/compare.py").run()
     assert list(at.dataframe[0].value["run"]) == ["Run 1"]  # the run is kept
 
 

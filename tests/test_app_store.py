@@ -30,7 +30,7 @@ def test_runs_beyond_the_limit_are_dropped_oldest_first_and_the_page_says_so(mon
         train(at)
     notice = " ".join(i.value for i in at.info)
     assert "Deleted 1 of your oldest runs" in notice and "Run 1" in notice
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("views/compare.py").run()
     assert not at.exception
     assert list(at.dataframe[0].value["run"]) == ["Run 3", "Run 2"]
 
@@ -44,7 +44,7 @@ def test_a_dead_store_is_explained_and_training_still_works(monkeypatch, tmp_pat
     train(at)
     assert at.success and "Trained 10 epochs" in at.success[0].value
     assert "not saved" in at.caption[0].value
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("views/compare.py").run()
     assert not at.exception
     assert any("unavailable" in w.value for w in at.warning)
 
@@ -67,7 +67,7 @@ def test_bundle_of_a_run_reopens_as_a_new_run(tmp_path):
     assert list(classes) == ["setosa", "versicolor", "virginica"]
     # upload it in another workspace (a new AppTest session has no cookie)
     other = app()
-    other.switch_page("pages/compare.py").run()
+    other.switch_page("views/compare.py").run()
     other.file_uploader(key="bundle_file").set_value(("run-1.zip", data, "application/zip"))
     other.run()
     assert not other.exception
@@ -108,7 +108,7 @@ def test_recover_link_moves_the_workspace_and_leaves_the_address_bar():
     guest = app(recover=token)
     assert "recover" not in guest.query_params  # the secret left the address bar
     assert any("recovered workspace" in s.value for s in guest.success)
-    guest.switch_page("pages/compare.py").run()
+    guest.switch_page("views/compare.py").run()
     assert list(guest.dataframe[0].value["run"]) == ["Run 1"]
     bad = app(recover="x")
     assert any("not valid" in e.value for e in bad.error)

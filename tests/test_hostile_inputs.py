@@ -718,7 +718,7 @@ def test_smallest_allowed_settings_keep_every_page_working(monkeypatch):
         assert at.slider(key="n_layers").max == 1
         train(at)
         assert at.success, [e.value for e in at.error]
-        for page in ("pages/data.py", "pages/compare.py"):
+        for page in ("views/data.py", "views/compare.py"):
             at.switch_page(page).run()
             assert not at.exception and not at.error, [e.value for e in at.error]
     finally:

@@ -207,7 +207,7 @@ def test_result_link_shows_the_run_read_only_and_nothing_else(page: Page, browse
         expect(guest).to_have_url(re.compile(r"dataset=Iris"))
         assert run_id(guest) is None  # the shared run is no longer on screen
         # the owner's other runs are not visible to the guest
-        guest.goto(f"{url}/runs")
+        guest.goto(f"{url}/compare")
         idle(guest)
         expect(guest.get_by_text("No runs yet")).to_be_visible()
     finally:

@@ -63,11 +63,11 @@ def _base() -> str:
 
 
 def join_url(code: str) -> str:
-    return f"{_base()}/class?join={code}"
+    return f"{_base()}/classroom?join={code}"
 
 
 def teacher_url(cls: ClassRow, token: str) -> str:
-    return f"{_base()}/class?class={cls.id}&teacher={token}"
+    return f"{_base()}/classroom?class={cls.id}&teacher={token}"
 
 
 def qr_png(text: str) -> bytes:

@@ -114,7 +114,7 @@ def editor(runs: list[RunRow]) -> None:
 def page() -> None:
     st.title("Compare runs")
     if st.session_state.pop(Key.GO_PLAYGROUND, False):
-        st.switch_page("pages/playground.py")
+        st.switch_page("views/playground.py")
     store, ws = get_store(), known_workspace()
     if store is None or ws is None:
         st.warning("The run store is unavailable right now, so stored runs cannot be listed. "
