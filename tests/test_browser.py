@@ -200,7 +200,9 @@ def test_diverging_run_shows_advice(page: Page, app_url: str, artifacts):
 
 
 def test_pause_resume_stop(page: Page, app_url: str):
-    page.goto(f"{app_url}/?epochs=2000")
+    # a 256-256 network for 2000 epochs trains for about a minute: still running
+    # when Pause lands, however slow the machine is
+    page.goto(f"{app_url}/?epochs=2000&units_1=256&units_2=256")
     idle(page)
     page.get_by_role("button", name="Train", exact=True).click()
     expect(page.get_by_text("Training...")).to_be_visible(timeout=30_000)
@@ -214,6 +216,7 @@ def test_pause_resume_stop(page: Page, app_url: str):
     assert graph(page, "loss_chart").evaluate(last) == before  # nothing moves while paused
     page.get_by_role("button", name="Resume", exact=True).click()
     expect(page.get_by_text("Paused after epoch")).to_have_count(0, timeout=30_000)
+    expect(page.get_by_text("Training...")).to_be_visible(timeout=30_000)  # back on a worker
     page.get_by_role("button", name="Stop", exact=True).click()
     expect(page.get_by_text("Stopped after epoch")).to_be_visible(timeout=30_000)
     no_traceback(page)

@@ -152,7 +152,7 @@ def test_killed_server_leaves_an_interrupted_run_that_resumes(page: Page, tmp_pa
     env = {"NNPG_DATA_DIR": str(tmp_path / "store"), "NNPG_CHECKPOINT_SECONDS": "1"}
     proc, url = start_app(env=env)
     try:
-        live = train(page, url, dataset="Digits", epochs="300", n_layers="2",
+        live = train(page, url, dataset="Digits", epochs="1000", n_layers="2",
                      units_1="256", units_2="256")
         wait_points(page, 20)
         page.wait_for_timeout(2500)  # at least one checkpoint
@@ -168,12 +168,12 @@ def test_killed_server_leaves_an_interrupted_run_that_resumes(page: Page, tmp_pa
         wait_status(page, "Interrupted after epoch", timeout=40_000)
         wait_points(page, 10)  # the curve up to the last flush
         interrupted_at = epoch_shown(page)
-        assert 10 < interrupted_at < 300
+        assert 10 < interrupted_at < 1000
         page.screenshot(path=artifacts / "runs_interrupted.png")
         page.get_by_role("button", name="Resume").click()
-        wait_status(page, "Trained 300 epochs", timeout=120_000)
+        wait_status(page, "Trained 1000 epochs", timeout=120_000)
         idle(page)
-        assert epoch_shown(page) == 300
+        assert epoch_shown(page) == 1000
         assert run_id(page) == live
         no_traceback(page)
         page.screenshot(path=artifacts / "runs_resumed.png")

@@ -344,8 +344,8 @@ def page() -> None:
         # Fragments without a refresh: the same page structure as while training,
         # so the charts stay mounted when the run ends (outside a fragment,
         # Streamlit would draw them anew and they would blink).
-        st.fragment(guarded(progress_panel))(view)
-        st.fragment(guarded(evaluation_panel))(view)
+        guarded(progress_panel)(view)
+        guarded(evaluation_panel)(view)
         if snap is not None:
             downloads(view, snap)
 
