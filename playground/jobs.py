@@ -98,7 +98,7 @@ class JobRefusedError(ValueError):
     """A job was refused before it was queued; the message says why and what to do."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Snapshot:
     """What is known about a job at one moment. Immutable.
 
@@ -445,9 +445,11 @@ class JobRunner:
             position = None
             if job.status == QUEUED:
                 position = next(i for i, j in enumerate(self._service_order(), 1) if j is job)
-            return Snapshot(job.id, job.status, job.message, position, job.epochs_planned,
-                            tuple(job.records), job.evaluation, job.model, job.created,
-                            job.started, job.finished_at, job.stop_requested)
+            return Snapshot(job_id=job.id, status=job.status, message=job.message,
+                            queue_position=position, epochs_planned=job.epochs_planned,
+                            records=tuple(job.records), evaluation=job.evaluation,
+                            model=job.model, created=job.created, started=job.started,
+                            finished_at=job.finished_at, stop_requested=job.stop_requested)
 
     def forget(self, job_id: str) -> None:
         """Stop (if needed) and drop a job's state."""

@@ -224,9 +224,10 @@ def run_snapshot(view: RunView) -> Snapshot | None:
         # Shown live by this page, trained elsewhere: tell its server someone watches.
         store.update_run(run.id, watched_at=time.time())
     records, evaluation = _stored_state(run.id, run.updated_at)
-    return Snapshot(run.id, Status(run.status), run.message, None, run.epochs_planned,
-                    records, evaluation, None, run.created_at, run.started_at,
-                    run.finished_at)
+    return Snapshot(job_id=run.id, status=Status(run.status), message=run.message,
+                    queue_position=None, epochs_planned=run.epochs_planned, records=records,
+                    evaluation=evaluation, model=None, created=run.created_at,
+                    started=run.started_at, finished_at=run.finished_at)
 
 
 def pause_run(run_id: str) -> bool:

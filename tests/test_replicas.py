@@ -250,3 +250,51 @@ def test_run_trained_on_one_replica_is_shown_by_the_other(
         text = r.new_log()
         assert "Traceback" not in text and " ERROR " not in text, f"{r.log}:\n{text[-3000:]}"
 
+
+
+def routed_page(browser: Browser, nginx: Nginx, upstream: str) -> Page:
+    """A new browser pinned (by its route cookie) to the replica ``upstream``."""
+    context = browser.new_context(viewport={"width": 1500, "height": 1100})
+    context.add_cookies([{"name": ROUTE, "value": route_to(nginx, upstream),
+                          "url": nginx.url}])
+    return context.new_page()
+
+
+def test_a_class_spans_replicas(replicas: list[Replica], tmp_path: Path, browser: Browser,
+                                artifacts: Path) -> None:
+    """The teacher's board on replica A shows a student who trains on replica B."""
+    from tests.test_classroom_browser import join, start_class
+
+    nginx_dir = tmp_path / "nginx"
+    nginx_dir.mkdir()
+    a, b = replicas
+    with running_nginx(nginx_dir, [a.address, b.address]) as nginx:
+        teacher = routed_page(browser, nginx, a.address)
+        student = routed_page(browser, nginx, b.address)
+        try:
+            join_link, teacher_link = start_class(teacher, nginx.url)
+            join_url = nginx.url + urlsplit(join_link).path + "?" + urlsplit(join_link).query
+            join(student, join_url, "Ada")
+            student.goto(f"{nginx.url}/?dataset=Moons&epochs=50")
+            idle(student)
+            student.get_by_role("button", name="Train", exact=True).click()
+            expect(alert(student, "Trained 50 epochs").first).to_be_visible(timeout=60_000)
+            board_url = nginx.url + urlsplit(teacher_link).path + "?" + \
+                urlsplit(teacher_link).query
+            teacher.goto(board_url)
+            idle(teacher)
+            board = teacher.locator(".st-key-class_board")
+            expect(board).to_contain_text("Ada", timeout=10_000)
+            expect(teacher.locator(".st-key-leaderboard tbody tr")).to_have_count(
+                1, timeout=10_000)
+            no_traceback(teacher)
+            no_traceback(student)
+            teacher.screenshot(path=str(artifacts / "replica_class_board.png"),
+                               full_page=True)
+            # each browser stayed on its replica
+            for page, replica in ((teacher, a), (student, b)):
+                route = {c["name"]: c["value"] for c in page.context.cookies()}[ROUTE]
+                assert upstreams_of(nginx, route) <= {replica.address}
+        finally:
+            teacher.context.close()
+            student.context.close()
