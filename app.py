@@ -14,7 +14,7 @@ from playground.resources import get_settings
 from playground.sidebar import sidebar
 from playground.workspace import current_workspace
 
-st.set_page_config(page_title="Neural Network Playground", page_icon=":material/neurology:",
+st.set_page_config(page_title="Neural Network Playground", page_icon="🧠",
                    layout="wide",
                    menu_items={"About": "Neural Network Playground: a from-scratch NumPy "
                                         "neural network you can train and watch learn."})

@@ -13,6 +13,10 @@
 //   frozen[i]: how many leading points of trace i will never change.
 // A message that does not fit what this graph holds (it was remounted, or
 // missed a message) asks Python for a whole figure with the "resync" trigger.
+//
+// When Streamlit mounts a chart's element anew, the graph (figure, zoom and all)
+// moves into the new element: before the browser paints it if a mutation
+// observer sees the new element, else when its JavaScript runs.
 
 const INSTANCES = new WeakMap(); // element -> its graph
 const BY_NAME = new Map(); // chart key -> its graph (to find one Streamlit unmounted)
@@ -156,6 +160,13 @@ function draw(inst) {
   }
 }
 
+function adopt(inst, host) {
+  inst.root = host;
+  host.appendChild(inst.div);
+  inst.moved = true;
+  INSTANCES.set(host, inst);
+}
+
 /** The graph for this element: its own, one of the same chart that Streamlit just
  * unmounted (moved into this element with its figure: no blank, no resync), or new. */
 function instanceFor(parentElement, name) {
@@ -164,22 +175,45 @@ function instanceFor(parentElement, name) {
   const orphan = BY_NAME.get(name);
   if (orphan && !orphan.root.isConnected) {
     inst = orphan;
-    inst.root = parentElement;
-    parentElement.appendChild(inst.div);
-    inst.moved = true;
+    adopt(inst, parentElement);
   } else {
     const div = document.createElement('div');
     div.className = 'nnpg-plot';
     parentElement.appendChild(div);
     inst = { root: parentElement, div, state: null, listening: false, asked: null };
+    INSTANCES.set(parentElement, inst);
   }
-  INSTANCES.set(parentElement, inst);
   BY_NAME.set(name, inst);
   return inst;
 }
 
+let watching = false;
+
+/** Streamlit sometimes mounts a chart's element anew (e.g. when a run ends and the page
+ * leaves its fragments): one DOM update removes the old element and adds the new one,
+ * whose JavaScript runs only after the browser has painted it, empty. A mutation
+ * observer runs before that paint: it moves the graph into the new element at once. */
+function watchRemounts() {
+  if (watching) return;
+  watching = true;
+  new MutationObserver(() => {
+    for (const [name, inst] of BY_NAME) {
+      if (inst.root.isConnected) continue;
+      const box = document.querySelector(`.st-key-${CSS.escape(name)}`);
+      if (!box) continue;
+      const host = box.querySelector('[data-testid="stBidiComponentRegular"]');
+      if (host && !INSTANCES.has(host)) {
+        adopt(inst, host);
+      } else if (!host && inst.div.parentElement !== box) {
+        box.appendChild(inst.div); // shown in the chart's container until its element is there
+      }
+    }
+  }).observe(document.body, { childList: true, subtree: true });
+}
+
 export default function ({ data, parentElement, setTriggerValue }) {
   if (!data || !parentElement) return undefined;
+  watchRemounts();
   const inst = instanceFor(parentElement, data.name);
   inst.name = data.name;
   inst.clickable = !!data.clickable;

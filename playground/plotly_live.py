@@ -18,6 +18,9 @@ anew: a page switch, a status change) and when the browser says a difference
 does not fit what it holds (the ``resync`` trigger: it was remounted, or
 missed a message). Differences are computed against the figure of two
 messages back, so one message the browser never rendered costs nothing.
+When Streamlit mounts a chart's element anew (it does when a page changes
+structure), the browser moves the existing graph into the new element before
+painting it, so the chart neither blinks nor needs a whole figure.
 
 The Plotly library is ``plotly/package_data/plotly.min.js`` from the installed
 ``plotly`` package (no CDN: the app works offline), served once by Streamlit's

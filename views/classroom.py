@@ -277,7 +277,7 @@ def spotlight(store, row) -> None:
         st.caption(f"{md(cfg.dataset)} · hidden {cfg.architecture} · {cfg.activation} · "
                    f"{cfg.optimizer} lr {cfg.learning_rate:g} · {run.n_params:,} parameters")
         if records:
-            st.plotly_chart(charts.compare_figure([(plain_html(row.name), records)], "loss",
+            st.plotly_chart(charts.compare_figure([(row.name, records)], "loss",
                                                   "val"), key="spotlight_curve")
         if evaluation is not None:
             cm = evaluation["summary"]["confusion_matrix"]

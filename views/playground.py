@@ -211,6 +211,16 @@ def evaluation_panel(view: RunView) -> None:
                        "the vanishing-gradient problem: try sigmoid with 6 layers.")
 
 
+def settled_progress_panel(view: RunView) -> None:
+    """:func:`progress_panel` once the run has stopped moving (see ``page``)."""
+    progress_panel(view)
+
+
+def settled_evaluation_panel(view: RunView) -> None:
+    """:func:`evaluation_panel` once the run has stopped moving (see ``page``)."""
+    evaluation_panel(view)
+
+
 def _model_bytes(view: RunView, snap: Snapshot) -> bytes | None:
     """The trained model: from the run store (read on click), or this server's memory."""
     if snap.model is not None:
@@ -342,10 +352,11 @@ def page() -> None:
         st.fragment(run_every=EVAL_POLL_SECONDS)(guarded(evaluation_panel))(view)
     else:
         # Fragments without a refresh: the same page structure as while training,
-        # so the charts stay mounted when the run ends (outside a fragment,
-        # Streamlit would draw them anew and they would blink).
-        guarded(progress_panel)(view)
-        guarded(evaluation_panel)(view)
+        # so the charts stay mounted when the run ends (drawn outside a fragment they
+        # would be mounted anew and blink). Their own fragment ids: a refresh of the
+        # training page still in flight cannot take over (and lose) what they draw.
+        st.fragment(guarded(settled_progress_panel))(view)
+        st.fragment(guarded(settled_evaluation_panel))(view)
         if snap is not None:
             downloads(view, snap)
 
