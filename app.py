@@ -10,6 +10,7 @@ import logging
 import streamlit as st
 
 from playground.callbacks import run_completed
+from playground.plotly_live import preload_library
 from playground.resources import get_settings
 from playground.sidebar import sidebar
 from playground.workspace import current_workspace
@@ -40,6 +41,7 @@ except ValueError as exc:  # a bad NNPG_* setting: say which, do nothing else
              "restart the server.", icon=":material/settings_alert:")
     st.stop()
 try:
+    preload_library()
     current_workspace()
     sidebar()
     page.run()
