@@ -163,6 +163,9 @@ def test_a_class_with_a_lesson(browser, tmp_path, artifacts):
         teacher.screenshot(path=artifacts / "classroom_board.png", full_page=True)
         teacher.get_by_text("Presenter mode").click()
         idle(teacher)
+        # the projector never shows the teacher's secret link
+        expect(teacher.locator(".st-key-teacher_link")).to_have_count(0)
+        expect(teacher.get_by_text("teacher=")).to_have_count(0)
         teacher.screenshot(path=artifacts / "classroom_board_presenter.png", full_page=True)
         for page in students.values():
             no_traceback(page)

@@ -299,7 +299,8 @@ def teacher_board(cls: ClassRow, token: str) -> None:
         # hidden, for the projector.
         st.html("<style>.stApp [data-testid='stMarkdownContainer'] p, .stApp td,"
                 ".stApp th {font-size: 1.35rem !important} .stApp h1 {font-size: 3rem}"
-                ".st-key-join_code_big p {font-size: 3.2rem !important}"
+                ".st-key-join_code_big [data-testid='stMarkdownContainer'] p "
+                "{font-size: 3.2rem !important}"
                 "section[data-testid='stSidebar'] {display: none}</style>")
     st.title(f"{cls.title}", anchor=False)
     link = join_url(cls.code)
@@ -310,10 +311,11 @@ def teacher_board(cls: ClassRow, token: str) -> None:
         with st.container(key="join_link"):
             st.markdown(f"Students open [{link}]({link}) or type the code on the "
                         "Classroom page.")
-        with st.container(key="teacher_link"):
-            st.caption("Teacher link: keep it private (it opens this board). Bookmark it to "
-                       "come back to the board later.")
-            st.code(teacher_url(cls, token), language=None)
+        if not presenter:  # never put the teacher's secret on the projector
+            with st.container(key="teacher_link"):
+                st.caption("Teacher link: keep it private (it opens this board). Bookmark "
+                           "it to come back to the board later.")
+                st.code(teacher_url(cls, token), language=None)
         c = st.columns(3)
         c[0].toggle("Presenter mode", key="presenter", help="Larger type for the projector")
         if not cls.open:
