@@ -246,6 +246,13 @@ def differs(config: dict | None, lesson: Lesson | None, step: int) -> str:
     return "; ".join(out)
 
 
+@st.cache_data(show_spinner=False, max_entries=512)
+def _curve(run_id: str, epochs_done: int) -> tuple[list, list] | None:
+    """One run's thinned loss curve, read once per epoch count: a class of 30 on the
+    board re-reads only the runs that trained since the last refresh."""
+    return loss_curves(get_store(), [run_id]).get(run_id)
+
+
 def curves_figure(rows: list, curves: dict) -> go.Figure:
     fig = go.Figure()
     for r in rows:
@@ -369,7 +376,8 @@ def teacher_board(cls: ClassRow, token: str) -> None:
                     else:
                         st.table(frame)  # plain text: large and readable on a projector
             with right:
-                curves = loss_curves(store, [r.run_id for r in rows if r.run_id])
+                curves = {r.run_id: _curve(r.run_id, r.epochs_done) for r in rows if r.run_id}
+                curves = {k: v for k, v in curves.items() if v is not None}
                 st.plotly_chart(curves_figure(rows, curves), key="class_curves")
             picked = event.selection.rows if event is not None else []
             if picked and rows[picked[0]].run_id:
