@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import urllib.parse
 
 import streamlit as st
 
@@ -22,7 +23,8 @@ from .resources import get_store
 from .session import Key
 from .store import StoreUnavailableError
 
-__all__ = ["COOKIE", "current_workspace", "known_workspace", "recover_link", "workspace_token"]
+__all__ = ["COOKIE", "absolute_link", "current_workspace", "known_workspace", "recover_link",
+           "workspace_token"]
 
 log = logging.getLogger("playground")
 
@@ -72,6 +74,13 @@ def current_workspace() -> str | None:
             log.warning("workspace lookup failed: %s", exc)
             return None
     return ss[Key.WORKSPACE_ID]
+
+
+def absolute_link(path: str) -> str:
+    """``path`` (``/...``) as a full link on the address the browser used (relative
+    when the address is unknown, e.g. under AppTest)."""
+    parts = urllib.parse.urlsplit(st.context.url or "")
+    return f"{parts.scheme}://{parts.netloc}{path}" if parts.netloc else path
 
 
 def recover_link() -> str:

@@ -38,15 +38,20 @@ def loss_points(page: Page) -> int:
     return page.evaluate(LOSS_POINTS_JS)
 
 
-def wait_points(page: Page, above: int, timeout: float = 30.0) -> int:
-    """Wait until the loss curve has more than ``above`` points; return the count."""
+def _wait_above(page: Page, read, above: int, timeout: float, what: str) -> int:
+    """Poll ``read(page)`` until it exceeds ``above``; return the value."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        n = loss_points(page)
+        n = read(page)
         if n > above:
             return n
         page.wait_for_timeout(100)
-    raise AssertionError(f"the loss curve stayed at {loss_points(page)} points")
+    raise AssertionError(f"{what} stayed at {read(page)}")
+
+
+def wait_points(page: Page, above: int, timeout: float = 30.0) -> int:
+    """Wait until the loss curve has more than ``above`` points; return the count."""
+    return _wait_above(page, loss_points, above, timeout, "the loss curve's point count")
 
 
 def epoch_shown(page: Page) -> int:
@@ -60,13 +65,7 @@ def epoch_shown(page: Page) -> int:
 
 def wait_epoch(page: Page, above: int, timeout: float = 30.0) -> int:
     """Wait until the page shows an epoch after ``above``; return it (the run is live)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        n = epoch_shown(page)
-        if n > above:
-            return n
-        page.wait_for_timeout(100)
-    raise AssertionError(f"the page stayed at epoch {epoch_shown(page)}")
+    return _wait_above(page, epoch_shown, above, timeout, "the page's epoch")
 
 
 #: A Digits run that trains for about a minute (so it is live while the test looks).

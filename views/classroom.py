@@ -33,7 +33,7 @@ from playground.lessons import Lesson, LessonError, parse_lesson
 from playground.resources import get_settings, get_store
 from playground.session import Key
 from playground.text import md, plain_html
-from playground.workspace import known_workspace
+from playground.workspace import absolute_link, known_workspace
 
 #: Seconds between refreshes of the teacher's board.
 BOARD_SECONDS = 2.0
@@ -57,17 +57,12 @@ def _rate_limited() -> bool:
     return len(attempts) > JOINS_PER_MINUTE
 
 
-def _base() -> str:
-    parts = urllib.parse.urlsplit(st.context.url or "")
-    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else ""
-
-
 def join_url(code: str) -> str:
-    return f"{_base()}/classroom?join={code}"
+    return absolute_link(f"/classroom?join={code}")
 
 
 def teacher_url(cls: ClassRow, token: str) -> str:
-    return f"{_base()}/classroom?class={cls.id}&teacher={token}"
+    return absolute_link(f"/classroom?class={cls.id}&teacher={token}")
 
 
 def qr_png(text: str) -> bytes:

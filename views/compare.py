@@ -19,7 +19,7 @@ from playground.runs import import_bundle
 from playground.session import Key
 from playground.store import RunRow, RunStore
 from playground.text import md, plain_html
-from playground.workspace import known_workspace, recover_link
+from playground.workspace import absolute_link, known_workspace, recover_link
 
 PAGE_SIZE = 20
 
@@ -180,21 +180,13 @@ def page() -> None:
         st.markdown("Open this link in another browser (or after clearing cookies) to use "
                     "**this workspace** there. Anyone with the link can see and change your "
                     "runs: keep it private.")
-        st.code(_absolute(recover_link()), language=None)
+        st.code(absolute_link(recover_link()), language=None)
     size = store.size_bytes()
     warn = get_settings().db_warn_mb
     if size is not None and size > warn * 2**20:
         st.warning(f"The run store holds {size / 2**20:,.0f} MB (warning level "
                    f"{warn:,} MB). Delete runs you no longer need, or ask the operator to "
                    "raise NNPG_DB_WARN_MB.")
-
-
-def _absolute(path: str) -> str:
-    """``path`` (``/?...``) as a full link on the address the browser used."""
-    parts = urllib.parse.urlsplit(st.context.url or "")
-    if not parts.netloc:
-        return path
-    return f"{parts.scheme}://{parts.netloc}{path}"
 
 
 page()
