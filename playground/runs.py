@@ -13,7 +13,7 @@ import io
 import logging
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
@@ -189,15 +189,6 @@ def open_run(run_id: str, workspace_id: str | None) -> RunView | None:
     ds = dataset_from_identity(identity, cfg)
     prepared = prepare(ds, cfg.test_size, cfg.val_size, cfg.standardize, cfg.seed)
     return RunView(run, cfg, ds, prepared, owned=run.workspace_id == workspace_id)
-
-
-def refresh(view: RunView) -> RunView:
-    """The same view with the run's row as stored now."""
-    store = get_store()
-    if store is None or not view.run.dataset_hash:
-        return view
-    run = store.get_run(view.id)
-    return view if run is None else replace(view, run=run)
 
 
 @st.cache_data(show_spinner=False, max_entries=128)

@@ -46,6 +46,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from nn_core.training import EpochRecord
 
+from .status import ACTIVE
 from .store_schema import (
     checkpoints,
     datasets,
@@ -53,6 +54,7 @@ from .store_schema import (
     evaluations,
     runs,
     servers,
+    weight_snapshots,
     workspaces,
 )
 
@@ -63,7 +65,7 @@ log = logging.getLogger("playground.store")
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: Statuses of a run that is (or should be) on a worker or in the queue.
-ACTIVE_STATUSES = ("queued", "running", "paused")
+ACTIVE_STATUSES = tuple(sorted(ACTIVE))
 #: A server whose heartbeat is older than this is taken for dead.
 SERVER_TIMEOUT = 20.0
 #: Seconds a writer waits for another writer's lock before giving up.
@@ -522,7 +524,6 @@ class RunStore:
             return
         # Explicit child deletes: SQLite enforces ON DELETE CASCADE only with
         # foreign keys on, and a database opened by another tool may have them off.
-        from .store_schema import weight_snapshots
         for table in (epoch_records, evaluations, checkpoints, weight_snapshots):
             conn.execute(table.delete().where(table.c.run_id.in_(ids)))
         hashes = conn.execute(sa.select(runs.c.dataset_hash).where(runs.c.id.in_(ids))
@@ -715,11 +716,6 @@ class RunStore:
             self.set_status(r.id, "interrupted", interrupted_message(r.epochs_done),
                             only_if=ACTIVE_STATUSES, finished_at=now)
         return [r.id for r in dead]
-
-    def forget_dead_servers(self, older_than: float = 86400.0) -> None:
-        with self._write() as conn:
-            conn.execute(servers.delete().where(
-                servers.c.heartbeat_at < time.time() - older_than))
 
 
 def interrupted_message(epoch: int) -> str:
