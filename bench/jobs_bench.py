@@ -267,7 +267,7 @@ def runner_fit(runner: Any, spec: Any) -> FitTiming:
         raise RuntimeError(f"runner job ended {snap.status} at epoch {snap.epoch} "
                            f"({len(snap.records)} records): {snap.message}")
     return FitTiming(wall, snap.records[-1].elapsed, len(spec.y_train), EPOCHS,
-                     snap.records[-1].train_loss, snap.evaluation["summary"]["accuracy"],
+                     snap.records[-1].train_loss, snap.evaluation.accuracy,
                      own_cpu)
 
 

@@ -43,10 +43,9 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from nn_core.training import EpochRecord
 
+from .evaluation import Evaluation
 from .messages import (
     Failed,
     Finished,
@@ -103,7 +102,7 @@ class Snapshot:
     """What is known about a job at one moment. Immutable.
 
     ``evaluation`` is the latest test-set evaluation (see
-    :func:`playground.worker.evaluate`); its arrays are read-only. ``model`` is
+    :class:`playground.evaluation.Evaluation`, read-only). ``model`` is
     the trained network as ``.npz`` bytes (loadable by
     :func:`nn_core.io.load_network`) once the job has finished.
     """
@@ -114,7 +113,7 @@ class Snapshot:
     queue_position: int | None  # 1 = next to start; None unless queued
     epochs_planned: int
     records: tuple[EpochRecord, ...]
-    evaluation: dict[str, Any] | None
+    evaluation: Evaluation | None
     model: bytes | None
     created: float
     started: float | None
@@ -151,7 +150,7 @@ class _Job:
     status: Status = QUEUED
     message: str = "Waiting for a free worker."
     records: list[EpochRecord] = field(default_factory=list)
-    evaluation: dict[str, Any] | None = None
+    evaluation: Evaluation | None = None
     model: bytes | None = None
     created: float = field(default_factory=time.time)
     started: float | None = None
@@ -195,14 +194,6 @@ def estimate_seconds(spec: JobSpec) -> float:
     if spec.X_val is not None:
         per_epoch += 2.0 * len(spec.X_val) * spec.n_params / _EST_FLOPS
     return spec.train.epochs * per_epoch
-
-
-def _frozen(evaluation: dict[str, Any] | None) -> dict[str, Any] | None:
-    if evaluation is not None:
-        for value in evaluation.values():
-            if isinstance(value, np.ndarray):
-                value.flags.writeable = False
-    return evaluation
 
 
 class JobRunner:
@@ -765,7 +756,7 @@ class JobRunner:
             if isinstance(message, Progress):
                 job.records.extend(message.records)
                 if message.evaluation is not None:
-                    job.evaluation = _frozen(message.evaluation)
+                    job.evaluation = message.evaluation
             elif isinstance(message, Paused):
                 job.status, job.message = PAUSED, message.message
                 job.checkpoint = message.checkpoint
@@ -773,7 +764,7 @@ class JobRunner:
                 worker.job = None
                 job.worker = None
             elif isinstance(message, Finished):
-                job.evaluation = _frozen(message.evaluation)
+                job.evaluation = message.evaluation
                 # The worker stored the model: it does not stay in server memory.
                 job.model = message.model if self.store_url is None else None
                 self._finish(job, Status(message.status), message.message)

@@ -21,6 +21,7 @@ import numpy as np
 from nn_core.network import Network
 from nn_core.training import EpochRecord, TrainConfig
 
+from .evaluation import Evaluation
 from .status import Status
 
 __all__ = ["Failed", "Finished", "JobOptions", "JobSpec", "PauseJob", "Paused", "Progress",
@@ -104,7 +105,7 @@ class Ready:
 class Progress:
     job_id: str
     records: tuple[EpochRecord, ...]
-    evaluation: dict[str, Any] | None  # see playground.worker.evaluate
+    evaluation: Evaluation | None
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ class Finished:
     job_id: str
     status: Status
     message: str
-    evaluation: dict[str, Any] | None
+    evaluation: Evaluation | None
     model: bytes | None  # nn_core .npz bytes
 
 

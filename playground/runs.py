@@ -297,7 +297,7 @@ def import_bundle(bundle: Bundle, workspace_id: str) -> RunRow:
     """
     from nn_core.io import load_network
 
-    from .worker import evaluate
+    from .evaluation import evaluate
 
     store = get_store()
     if store is None:

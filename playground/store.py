@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import logging
 import os
@@ -46,6 +45,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from nn_core.training import EpochRecord
 
+from .evaluation import Evaluation
 from .status import ACTIVE
 from .store_schema import (
     checkpoints,
@@ -59,7 +59,7 @@ from .store_schema import (
 )
 
 __all__ = ["ACTIVE_STATUSES", "DatasetIdentity", "RunRow", "RunStore", "StoreUnavailableError",
-           "database_url", "new_id", "pack_evaluation", "unpack_evaluation", "upgrade"]
+           "database_url", "new_id", "upgrade"]
 
 log = logging.getLogger("playground.store")
 
@@ -279,31 +279,9 @@ def _record(m: Any) -> EpochRecord:
         grad_norms=tuple(nan if v is None else v for v in norms["grad"]))
 
 
-def _scores(evaluation: dict[str, Any]) -> dict[str, float | None]:
-    summary = evaluation.get("summary") or {}
-    return {"test_accuracy": _finite(summary.get("accuracy")),
-            "macro_f1": _finite(summary.get("macro_f1"))}
-
-
-def pack_evaluation(evaluation: dict[str, Any]) -> bytes:
-    """An evaluation (see :func:`playground.worker.evaluate`) as ``.npz`` bytes, no pickle."""
-    arrays = {k: v for k, v in evaluation.items() if isinstance(v, np.ndarray)}
-    rest = {k: v for k, v in evaluation.items() if not isinstance(v, np.ndarray)}
-    buf = io.BytesIO()
-    np.savez(buf, __json__=np.array(json.dumps(rest)), **arrays)
-    return buf.getvalue()
-
-
-def unpack_evaluation(data: bytes) -> dict[str, Any]:
-    """Inverse of :func:`pack_evaluation` (arrays come back read-only)."""
-    with np.load(io.BytesIO(data), allow_pickle=False) as z:
-        out: dict[str, Any] = json.loads(str(z["__json__"]))
-        for name in z.files:
-            if name != "__json__":
-                arr = z[name]
-                arr.flags.writeable = False
-                out[name] = arr
-    return out
+def _scores(evaluation: Evaluation) -> dict[str, float | None]:
+    return {"test_accuracy": _finite(evaluation.accuracy),
+            "macro_f1": _finite(evaluation.macro_f1)}
 
 
 # ---- the store ------------------------------------------------------------------
@@ -574,7 +552,7 @@ class RunStore:
 
     # ---- curves, evaluations, checkpoints, model -------------------------------------
     def add_records(self, run_id: str, records: Sequence[EpochRecord],
-                    evaluation: dict[str, Any] | None = None) -> None:
+                    evaluation: Evaluation | None = None) -> None:
         """Append epoch records (one batch, one transaction) and the latest evaluation."""
         if not records and evaluation is None:
             return
@@ -592,8 +570,8 @@ class RunStore:
                 conn.execute(runs.update().where(runs.c.id == run_id).values(
                     **_scores(evaluation), updated_at=now))
                 self._upsert(conn, evaluations, ("run_id", "kind"), {
-                    "run_id": run_id, "kind": "latest", "epoch": int(evaluation["epoch"]),
-                    "data": pack_evaluation(evaluation)})
+                    "run_id": run_id, "kind": "latest", "epoch": evaluation.epoch,
+                    "data": evaluation.to_bytes()})
 
     def records(self, run_id: str, after_epoch: int = 0) -> list[EpochRecord]:
         """The run's epoch records after ``after_epoch``, in order."""
@@ -617,14 +595,14 @@ class RunStore:
                 if self.backend == "sqlite" else sa.func.least(runs.c.epochs_done, after_epoch),
                 updated_at=time.time()))
 
-    def evaluation(self, run_id: str) -> dict[str, Any] | None:
+    def evaluation(self, run_id: str) -> Evaluation | None:
         """The final evaluation if there is one, else the latest."""
         with self._read() as conn:
             rows = {r.kind: r.data for r in conn.execute(
                 sa.select(evaluations.c.kind, evaluations.c.data)
                 .where(evaluations.c.run_id == run_id))}
         data = rows.get("final") or rows.get("latest")
-        return None if data is None else unpack_evaluation(data)
+        return None if data is None else Evaluation.from_bytes(data)
 
     def save_checkpoint(self, run_id: str, epoch: int, data: bytes) -> None:
         with self._write() as conn:
@@ -640,14 +618,14 @@ class RunStore:
         return None if row is None else (row.epoch, row.data)
 
     def finish_run(self, run_id: str, status: str, message: str,
-                   evaluation: dict[str, Any] | None, model: bytes | None) -> None:
+                   evaluation: Evaluation | None, model: bytes | None) -> None:
         """Store a run's outcome: status, final evaluation and model, in one transaction."""
         now = time.time()
         with self._write() as conn:
             if evaluation is not None:
                 self._upsert(conn, evaluations, ("run_id", "kind"), {
-                    "run_id": run_id, "kind": "final", "epoch": int(evaluation["epoch"]),
-                    "data": pack_evaluation(evaluation)})
+                    "run_id": run_id, "kind": "final", "epoch": evaluation.epoch,
+                    "data": evaluation.to_bytes()})
             scores = _scores(evaluation) if evaluation is not None else {}
             conn.execute(runs.update().where(runs.c.id == run_id).values(
                 status=status, message=message, finished_at=now, updated_at=now,

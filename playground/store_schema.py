@@ -150,7 +150,7 @@ evaluations = sa.Table(
               primary_key=True),
     sa.Column("kind", sa.String(8), primary_key=True),  # "latest" | "final"
     sa.Column("epoch", sa.Integer, nullable=False),
-    sa.Column("data", sa.LargeBinary, nullable=False),  # see store.pack_evaluation
+    sa.Column("data", sa.LargeBinary, nullable=False),  # Evaluation.to_bytes (.npz, no pickle)
 )
 
 checkpoints = sa.Table(

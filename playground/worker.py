@@ -41,13 +41,12 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from nn_core import metrics
 from nn_core.checkpoint import checkpoint_from_bytes, checkpoint_to_bytes
 from nn_core.io import dumps
-from nn_core.losses import cross_entropy, softmax
 from nn_core.network import Network
 from nn_core.training import EpochRecord, Trainer
 
+from .evaluation import Evaluation, evaluate
 from .messages import (
     Failed,
     Finished,
@@ -63,7 +62,7 @@ from .status import Status
 from .store import interrupted_message
 from .store_writer import StoreWriter
 
-__all__ = ["evaluate", "worker_main"]
+__all__ = ["worker_main"]
 
 #: Seconds between batches of epoch records written to the store.
 STORE_INTERVAL = 1.0
@@ -91,36 +90,6 @@ class _Control:
             self.trainer.request_stop()
 
 
-def evaluate(network: Network, X: np.ndarray, y: np.ndarray, epoch: int,
-             grid: np.ndarray | None = None) -> dict[str, Any]:
-    """Test-set evaluation the page draws from (plain, picklable values).
-
-    Returns
-    -------
-    dict
-        ``epoch``, ``loss``, ``summary`` (see
-        :func:`nn_core.metrics.classification_summary`, labels are class
-        indices), ``y_pred`` and ``confidence`` per test sample, and for 2-D
-        data ``grid_pred`` / ``grid_confidence`` per grid point.
-    """
-    logits = network.forward_logits(X)
-    proba = softmax(logits.astype(np.float64))
-    y_pred = np.argmax(proba, axis=1)
-    labels = np.arange(network.n_classes)
-    out: dict[str, Any] = {
-        "epoch": epoch,
-        "loss": float(np.mean(cross_entropy(logits, y))),
-        "summary": metrics.classification_summary(y, y_pred, labels),
-        "y_pred": y_pred.astype(np.int16),
-        "confidence": proba.max(axis=1).astype(np.float32),
-    }
-    if grid is not None:
-        g = softmax(network.forward_logits(grid).astype(np.float64))
-        out["grid_pred"] = np.argmax(g, axis=1).astype(np.int16)
-        out["grid_confidence"] = g.max(axis=1).astype(np.float32)
-    return out
-
-
 class _RunWrites:
     """What one job writes to the store, throttled (no-op without a store)."""
 
@@ -128,10 +97,10 @@ class _RunWrites:
         self.writer = writer
         self.run_id = run_id
         self.records: list[EpochRecord] = []
-        self.evaluation: dict[str, Any] | None = None
+        self.evaluation: Evaluation | None = None
         self.last = time.monotonic()
 
-    def add(self, record: EpochRecord, evaluation: dict[str, Any] | None) -> None:
+    def add(self, record: EpochRecord, evaluation: Evaluation | None) -> None:
         if self.writer is None:
             return
         self.records.append(record)
@@ -186,7 +155,7 @@ def _run_job(send: Any, order: StartJob, control: _Control,
     clock = {"send": -math.inf, "eval": -math.inf, "checkpoint": time.monotonic()}
     paused: list[bytes] = []  # the checkpoint taken when a pause stopped the job
 
-    def flush(evaluation: dict | None = None) -> None:
+    def flush(evaluation: Evaluation | None = None) -> None:
         if pending or evaluation is not None:
             send(Progress(job_id, tuple(pending), evaluation))
             pending.clear()

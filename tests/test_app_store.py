@@ -75,7 +75,7 @@ def test_bundle_of_a_run_reopens_as_a_new_run(tmp_path):
     table = other.dataframe[0].value
     assert list(table["run"]) == ["Run 1 (from bundle)"]
     assert table["test accuracy"][0] == pytest.approx(
-        snap.evaluation["summary"]["accuracy"])
+        snap.evaluation.accuracy)
 
 
 def _zip(**members: bytes) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
@@ -21,6 +22,7 @@ from playground.classes import (
     set_step,
     teacher_class,
 )
+from playground.evaluation import Evaluation
 from playground.lessons import builtin_lessons
 from playground.store import DatasetIdentity, RunStore
 from playground.store_schema import classes
@@ -43,9 +45,10 @@ def run_in(store, ws, cls, accuracy, n_params, status="done", step=0):
     run = store.create_run(ws, config={"learning_rate": 1.0}, dataset=DatasetIdentity(
         "builtin", "Moons", {}), classes=[0, 1], n_params=n_params, batch_size=32,
         epochs_planned=10, server_id=None, class_id=cls.id, lesson_step=step)
-    store.finish_run(run.id, status, "x", {"epoch": 10, "summary": {"accuracy": accuracy,
-                                                                    "macro_f1": accuracy}},
-                     b"model")
+    summary = {"accuracy": accuracy, "macro_f1": accuracy}
+    evaluation = Evaluation(epoch=10, loss=0.5, summary=summary,
+                            y_pred=np.zeros(4, np.int16), confidence=np.ones(4, np.float32))
+    store.finish_run(run.id, status, "x", evaluation, b"model")
     return run
 
 

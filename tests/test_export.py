@@ -54,8 +54,8 @@ def test_reproduce_script_gives_the_same_run(cfg, tmp_path):
     assert out.returncode == 0, out.stderr
     last = records[-1]
     assert f"epoch {last.epoch}: train loss {last.train_loss:.6f}" in out.stdout, out.stdout
-    assert f"test accuracy {evaluation['summary']['accuracy']:.4f}" in out.stdout
-    assert f"macro F1 {evaluation['summary']['macro_f1']:.4f}" in out.stdout
+    assert f"test accuracy {evaluation.accuracy:.4f}" in out.stdout
+    assert f"macro F1 {evaluation.macro_f1:.4f}" in out.stdout
 
 
 def test_metrics_csv_matches_summary():
@@ -161,10 +161,10 @@ def test_downloaded_model_loads_as_an_estimator():
     _, prepared, _ = build_spec(cfg, ds)
     X_test = (ds.X[prepared.test_index] - mean) / scale
     pred = clf.predict(X_test)
-    expected = np.array(prepared.classes)[evaluation["y_pred"]]
+    expected = np.array(prepared.classes)[evaluation.y_pred]
     np.testing.assert_array_equal(pred, expected)
     assert clf.score(X_test, ds.y[prepared.test_index]) == pytest.approx(
-        evaluation["summary"]["accuracy"], abs=1e-12)
+        evaluation.accuracy, abs=1e-12)
 
 
 def test_metrics_csv_escapes_formulas_in_labels_but_not_numbers():

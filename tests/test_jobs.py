@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 from nn_core.io import load_network
+from playground.evaluation import Evaluation
 from playground.jobs import JobRefusedError, JobRunner
 from playground.messages import Finished, JobOptions, Progress, StartJob
 from playground.settings import Settings, available_cpus, cgroup_cpu_limit, load_settings
@@ -62,14 +63,14 @@ def test_lifecycle_queued_running_done(single):
     assert done_b.status == "done" and done_b.started >= done_a.finished_at - 0.5
     # the evaluation and the saved model agree
     ev = done_b.evaluation
-    assert ev["epoch"] == 30 and len(ev["y_pred"]) == 60
-    assert not ev["y_pred"].flags.writeable  # snapshots are immutable
+    assert ev.epoch == 30 and len(ev.y_pred) == 60
+    assert not ev.y_pred.flags.writeable  # snapshots are immutable
     net, classes, _ = load_network(io.BytesIO(done_b.model))
     assert list(classes) == ["c0", "c1", "c2"]
     spec = make_spec(epochs=30, seed=1)
-    np.testing.assert_array_equal(net.forward_logits(spec.X_test).argmax(1), ev["y_pred"])
-    summary = ev["summary"]
-    assert summary["accuracy"] == pytest.approx(np.mean(ev["y_pred"] == spec.y_test))
+    np.testing.assert_array_equal(net.forward_logits(spec.X_test).argmax(1), ev.y_pred)
+    summary = ev.summary
+    assert summary["accuracy"] == pytest.approx(np.mean(ev.y_pred == spec.y_test))
     assert done_b.records[-1].val_loss is not None
 
 
@@ -79,6 +80,12 @@ def test_snapshot_is_immutable_value(runner):
     with pytest.raises(Exception):  # noqa: B017 - frozen dataclass
         snap.status = "running"
     assert isinstance(snap.records, tuple)
+    # the evaluation crossed the worker's pipe as a frozen value with read-only arrays
+    assert isinstance(snap.evaluation, Evaluation)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        snap.evaluation.epoch = 0
+    with pytest.raises(ValueError):
+        snap.evaluation.confidence[0] = 1.0
 
 
 def test_pause_and_resume(runner):

@@ -26,6 +26,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 import playground.store as store_module
+from playground.evaluation import Evaluation
 from playground.store import (
     MIGRATIONS,
     DatasetIdentity,
@@ -107,16 +108,16 @@ def column_names(engine: sa.Engine, table: str) -> set[str]:
     return {c["name"] for c in sa.inspect(engine).get_columns(table)}
 
 
-def evaluation(epoch: int, accuracy: float, macro_f1: float, n: int = 5) -> dict:
+def evaluation(epoch: int, accuracy: float, macro_f1: float, n: int = 5) -> Evaluation:
     rng = np.random.default_rng(epoch)
-    return {
-        "epoch": epoch, "loss": 0.5 / epoch,
-        "summary": {"labels": [0, 1, 2], "accuracy": accuracy, "macro_f1": macro_f1,
-                    "support": [2, 2, 1]},
-        "y_pred": rng.integers(0, 3, n).astype(np.int16),
-        "confidence": rng.random(n).astype(np.float32),
-        "grid_confidence": rng.random((3, 4)),  # float64, 2-D
-    }
+    return Evaluation(
+        epoch=epoch, loss=0.5 / epoch,
+        summary={"labels": [0, 1, 2], "accuracy": accuracy, "macro_f1": macro_f1,
+                 "support": [2, 2, 1]},
+        y_pred=rng.integers(0, 3, n).astype(np.int16),
+        confidence=rng.random(n).astype(np.float32),
+        grid_confidence=rng.random((3, 4)),  # float64, 2-D
+    )
 
 
 def assert_same_records(got, want) -> None:
@@ -378,21 +379,23 @@ def test_evaluation_latest_final_and_arrays(store, ws):
     store.add_records(run.id, [rec(1), rec(2)], evaluation=first)
     store.add_records(run.id, [rec(3), rec(4)], evaluation=second)
     got = store.evaluation(run.id)
-    assert got["epoch"] == 4 and got["summary"] == second["summary"]
+    assert got.epoch == 4 and got.summary == second.summary and got.loss == second.loss
+    assert got.grid_pred is None
     assert (store.get_run(run.id).test_accuracy, store.get_run(run.id).macro_f1) == (0.75, 0.625)
     for name in ("y_pred", "confidence", "grid_confidence"):
-        assert got[name].dtype == second[name].dtype
-        np.testing.assert_array_equal(got[name], second[name])
-        assert not got[name].flags.writeable
+        array = getattr(got, name)
+        assert array.dtype == getattr(second, name).dtype
+        np.testing.assert_array_equal(array, getattr(second, name))
+        assert not array.flags.writeable
         with pytest.raises(ValueError):
-            got[name][0] = 0
+            array[0] = 0
     final = evaluation(5, 0.875, 0.8125)
     store.finish_run(run.id, "done", "Finished.", final, b"model")
-    assert store.evaluation(run.id)["epoch"] == 5
+    assert store.evaluation(run.id).epoch == 5
     # a later "latest" (e.g. written late by the writer) does not hide the final one
     store.add_records(run.id, [], evaluation=evaluation(3, 0.1, 0.1))
-    assert store.evaluation(run.id)["epoch"] == 5
-    np.testing.assert_array_equal(store.evaluation(run.id)["y_pred"], final["y_pred"])
+    assert store.evaluation(run.id).epoch == 5
+    np.testing.assert_array_equal(store.evaluation(run.id).y_pred, final.y_pred)
     assert count(store, evaluations, evaluations.c.run_id == run.id) == 2
 
 
@@ -405,9 +408,9 @@ def test_truncate_records_forgets_evaluations_of_dropped_epochs(store, ws):
     store.finish_run(run.id, "stopped", "Stopped.", evaluation(10, 0.9, 0.9), b"model")
     store.truncate_records(run.id, 6)
     ev = store.evaluation(run.id)
-    assert ev is None or ev["epoch"] <= 6
+    assert ev is None or ev.epoch <= 6
     store.add_records(run.id, [rec(7), rec(8)], evaluation=evaluation(8, 0.8, 0.8))
-    assert store.evaluation(run.id)["epoch"] == 8
+    assert store.evaluation(run.id).epoch == 8
 
 
 def test_checkpoint_keeps_only_the_newest(store, ws):

@@ -282,7 +282,7 @@ def spotlight(store, row) -> None:
             st.plotly_chart(charts.compare_figure([(row.name, records)], "loss",
                                                   "val"), key="spotlight_curve")
         if evaluation is not None:
-            cm = evaluation["summary"]["confusion_matrix"]
+            cm = evaluation.confusion_matrix
             labels = [plain_html(c) for c in run.classes]
             fig = go.Figure(go.Heatmap(z=cm, x=labels, y=labels, colorscale="Blues",
                                        text=cm, texttemplate="%{text}", showscale=False))

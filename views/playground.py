@@ -59,8 +59,8 @@ def status_line(snap: Snapshot) -> None:
         text = snap.message
         if snap.records:
             text += f" Training took {_fmt_seconds(snap.records[-1].elapsed)}"
-            if snap.evaluation:
-                text += f"; test accuracy {snap.evaluation['summary']['accuracy']:.1%}"
+            if snap.evaluation is not None:
+                text += f"; test accuracy {snap.evaluation.accuracy:.1%}"
             text += "."
         st.success(text, icon=icon)
     elif snap.status == "stopped":
@@ -86,10 +86,10 @@ def headline(snap: Snapshot) -> None:
     last = snap.records[-1] if snap.records else None
     ev = snap.evaluation
     cols = st.columns(5)
-    cols[0].metric("Test accuracy", f"{ev['summary']['accuracy']:.1%}" if ev else "-",
-                   help=f"On the held-out test set, evaluated at epoch {ev['epoch']}"
+    cols[0].metric("Test accuracy", f"{ev.accuracy:.1%}" if ev else "-",
+                   help=f"On the held-out test set, evaluated at epoch {ev.epoch}"
                         if ev else None)
-    cols[1].metric("Macro F1", f"{ev['summary']['macro_f1']:.3f}" if ev else "-",
+    cols[1].metric("Macro F1", f"{ev.macro_f1:.3f}" if ev else "-",
                    help="Mean of the per-class F1 scores (every class counts the same)")
     cols[2].metric("Train loss", _fmt_loss(last.train_loss) if last else "-")
     val = last.val_loss if last else None
@@ -110,12 +110,12 @@ def evaluation_view(view: RunView, snap: Snapshot) -> None:
         if ev is None:
             st.caption("The confusion matrix appears after the first evaluation.")
         else:
-            live_chart(live_charts.confusion_figure(ev["summary"]["confusion_matrix"], labels,
+            live_chart(live_charts.confusion_figure(ev.confusion_matrix, labels,
                                                     normalize),
                        "confusion_matrix", revision=view.id)
     with right:
         if ev is not None:
-            s = ev["summary"]
+            s = ev.summary
             live_chart(live_charts.class_metrics_figure(s, labels), "class_metrics",
                        revision=view.id)
             table = pd.DataFrame({"class": labels, "precision": s["precision"],
@@ -131,24 +131,24 @@ def boundary_or_gallery(view: RunView, snap: Snapshot) -> None:
     p = view.prepared
     if ev is None:
         return
-    if "grid_pred" in ev and p.grid_x is not None:
+    if ev.has_grid and p.grid_x is not None:
         X = view.dataset.X
         live_chart(live_charts.boundary_figure(
-            p.grid_x, p.grid_y, ev["grid_pred"], ev["grid_confidence"],
+            p.grid_x, p.grid_y, ev.grid_pred, ev.grid_confidence,
             [str(c) for c in p.classes],
             [(X[p.train_index], p.y_train, "train"), (X[p.test_index], p.y_test, "test")],
             view.dataset.feature_names), "decision_boundary", revision=view.id)
     elif view.dataset.images is not None:
-        wrong = np.flatnonzero(ev["y_pred"] != p.y_test)
+        wrong = np.flatnonzero(ev.y_pred != p.y_test)
         # most confident mistakes first: the most instructive ones
-        order = wrong[np.argsort(-ev["confidence"][wrong])][:16]
+        order = wrong[np.argsort(-ev.confidence[wrong])][:16]
         images = [view.dataset.images[p.test_index[i]] for i in order]
-        captions = [f"{p.classes[p.y_test[i]]} → {p.classes[ev['y_pred'][i]]} "
-                    f"({ev['confidence'][i]:.0%})" for i in order]
-        subtitle = (f"{len(wrong)} of {len(p.y_test)} test images at epoch {ev['epoch']}; "
+        captions = [f"{p.classes[p.y_test[i]]} → {p.classes[ev.y_pred[i]]} "
+                    f"({ev.confidence[i]:.0%})" for i in order]
+        subtitle = (f"{len(wrong)} of {len(p.y_test)} test images at epoch {ev.epoch}; "
                     "label: true → predicted (confidence), most confident first")
         if len(wrong) == 0:
-            subtitle = f"every test image is classified correctly at epoch {ev['epoch']}"
+            subtitle = f"every test image is classified correctly at epoch {ev.epoch}"
         live_chart(live_charts.gallery_figure(images, captions, "Misclassified test images",
                                               subtitle), "misclassified", revision=view.id)
 
@@ -244,7 +244,7 @@ def downloads(view: RunView, snap: Snapshot) -> None:
                                  "the stored scaling to new data first")
     if snap.evaluation is not None:
         cols[1].download_button("Metrics (CSV)",
-                                export.metrics_csv(snap.evaluation["summary"], labels),
+                                export.metrics_csv(snap.evaluation.summary, labels),
                                 "metrics.csv", "text/csv", key="download_metrics",
                                 width="stretch")
     cols[2].download_button("Training history (CSV)", export.history_csv(snap.records),
