@@ -50,7 +50,9 @@ layers (64, 32), relu, plain SGD, learning rate 0.01, batch 32, 500 epochs.
    ``st.fragment(run_every=...)`` auto-reruns the Playground page asks for) on
    ``/?epochs=500``. Every session loads the page, then all press Train at
    the same moment; a session counts as complete when its page shows
-   "Trained 500 epochs." (the final test accuracy is read from that message).
+   "Trained 500 epochs."; each session has its own workspace cookie, and the
+   numbers (queue wait, training time, test accuracy, epochs and model kept)
+   are read from its run in the server's store, not from the page's sentences.
    Meanwhile a separate process GETs ``/_stcore/health`` every 50 ms on a new
    connection (a process, not a thread, so the load client's GIL cannot delay
    the probe), and a thread samples the RSS (and once a second the PSS) of the
@@ -86,6 +88,7 @@ import json
 import math
 import platform
 import re
+import secrets
 import subprocess
 import tempfile
 import threading
@@ -97,6 +100,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import psutil
+import sqlalchemy as sa
 from common import Digits, cpu_model, digits_split, median
 
 # ---- configuration -------------------------------------------------------------
@@ -565,8 +569,7 @@ def print_machine(cpu: dict[str, float]) -> None:
           f"{cpu['load_average_1min']:.1f}")
 
 
-_TOOK = re.compile(r"Training took (?:(\d+) min )?([\d.]+) s")
-_ACC = re.compile(r"test accuracy ([\d.]+)%")
+#: The queue position a page displays: what a queued student sees is itself measured.
 _QUEUED = re.compile(r"Queued: position (\d+)")
 
 
@@ -577,8 +580,6 @@ class SessionResult:
     running_at: float | None = None
     max_queue_position: int = 0
     positions_shown: int = 0  # distinct queue positions the page displayed
-    train_seconds: float | None = None
-    accuracy: float | None = None
     problems: list[str] = dataclasses.field(default_factory=list)
 
 
@@ -598,10 +599,6 @@ def summarize_session(s: Any, pressed: float) -> SessionResult:
             res.running_at = item.t
         if item.kind == "success" and DONE_TEXT in item.text and res.done_at is None:
             res.done_at = item.t
-            if m := _TOOK.search(item.text):
-                res.train_seconds = int(m.group(1) or 0) * 60 + float(m.group(2))
-            if m := _ACC.search(item.text):
-                res.accuracy = float(m.group(1)) / 100
         elif item.kind in ("info", "error") and any(
                 w in item.text for w in ("stopped", "Stopped", "Cancelled", "failed")):
             res.problems.append(f"{item.kind}: {item.text[:200]}")
@@ -790,20 +787,39 @@ async def run_load(proc: subprocess.Popen, sessions: Sequence[Any], timeout: flo
     return driven, samples, shutdown
 
 
-def stored_runs(store_dir: str) -> dict[str, int]:
-    """What the server's SQLite run store holds after the load: runs by status."""
-    from playground.store import RunStore, database_url, runs
+@dataclasses.dataclass(frozen=True)
+class StoredRun:
+    """One session's run as the server stored it: the numbers the load test reports."""
+
+    status: str
+    epochs_done: int
+    has_model: bool
+    queue_wait_s: float | None  # created -> a worker started it
+    train_seconds: float | None
+    test_accuracy: float | None
+
+
+def stored_runs(store_dir: str, tokens: Sequence[str]) -> list[StoredRun | None]:
+    """The run each session (by its workspace cookie) has in the server's SQLite store."""
+    from playground.store import RunStore, database_url, runs, token_hash, workspaces
 
     store = RunStore(database_url(store_dir), migrate=False)
     try:
         with store.engine.connect() as conn:
-            rows = conn.execute(runs.select().with_only_columns(
-                runs.c.status, runs.c.epochs_done, runs.c.model.is_not(None))).all()
+            rows = conn.execute(
+                sa.select(workspaces.c.token_hash, runs.c.status, runs.c.epochs_done,
+                          runs.c.model.is_not(None).label("has_model"), runs.c.created_at,
+                          runs.c.started_at, runs.c.train_seconds, runs.c.test_accuracy)
+                .join(runs, runs.c.workspace_id == workspaces.c.id)).all()
     finally:
         store.close()
-    return {"runs": len(rows), "done": sum(r[0] == "done" for r in rows),
-            "with_model": sum(bool(r[2]) for r in rows),
-            "all_epochs": sum(r[1] == EPOCHS for r in rows)}
+    by_hash = {r.token_hash: StoredRun(
+        r.status, r.epochs_done, bool(r.has_model),
+        None if r.started_at is None else r.started_at - r.created_at,
+        r.train_seconds, r.test_accuracy) for r in rows}
+    if len(by_hash) != len(rows):
+        raise RuntimeError("a session stored more than one run")
+    return [by_hash.get(token_hash(t)) for t in tokens]
 
 
 def bench_load(n_sessions: int, timeout: float, isolated_train_s: float | None
@@ -811,6 +827,7 @@ def bench_load(n_sessions: int, timeout: float, isolated_train_s: float | None
     from st_client import BrowserSession
 
     from playground.settings import load_settings
+    from playground.workspace import COOKIE
     from tests.servers import start_app
 
     max_jobs = load_settings().max_jobs
@@ -823,7 +840,10 @@ def bench_load(n_sessions: int, timeout: float, isolated_train_s: float | None
     sampler.start()
     probe = HealthProbe(url)
     time.sleep(1.0)  # the probe process is up
-    sessions = [BrowserSession(url, QUERY, f"session-{i + 1:02d}") for i in range(n_sessions)]
+    # a workspace per session, as each browser of a class has, so runs map to sessions
+    tokens = [secrets.token_urlsafe(32) for _ in range(n_sessions)]
+    sessions = [BrowserSession(url, QUERY, f"session-{i + 1:02d}",
+                               cookies={COOKIE: token}) for i, token in enumerate(tokens)]
     out: dict[str, Any] = {"sessions": n_sessions, "max_jobs": max_jobs, "url": url,
                            "server_start_s": server_start_s,
                            "poll_seconds": app_ui().POLL_SECONDS}
@@ -845,8 +865,10 @@ def bench_load(n_sessions: int, timeout: float, isolated_train_s: float | None
     finishes = [r.done_at - pressed for r in results if r.done_at is not None]
     out["makespan_s"] = max(finishes) if finishes else math.nan
     out["all_done_s"] = all_done - pressed
-    waits = [r.running_at - pressed for r in results if r.running_at is not None]
-    trains = [r.train_seconds for r in results if r.train_seconds is not None]
+    stored = stored_runs(store_dir, tokens)
+    waits = [r.queue_wait_s for r in stored if r is not None and r.queue_wait_s is not None]
+    trains = [r.train_seconds for r in stored
+              if r is not None and r.status == "done" and r.train_seconds is not None]
     out["queue_wait_s"] = {"median": median(waits), "max": max(waits) if waits else math.nan}
     out["max_queue_position"] = max((r.max_queue_position for r in results), default=0)
     out["queued_sessions"] = sum(r.max_queue_position > 0 for r in results)
@@ -858,7 +880,7 @@ def bench_load(n_sessions: int, timeout: float, isolated_train_s: float | None
     out["ideal_makespan_s"] = (sum(trains) / max_jobs) if trains else math.nan
     if isolated_train_s is not None:
         out["isolated_train_s"] = isolated_train_s
-    accs = [r.accuracy for r in results if r.accuracy is not None]
+    accs = [r.test_accuracy for r in stored if r is not None and r.test_accuracy is not None]
     out["accuracy"] = {"min": min(accs, default=math.nan), "max": max(accs, default=math.nan)}
     out["problems"] = {r.name: r.problems for r in results if r.problems}
     out["not_completed"] = [r.name for r in results if r.done_at is None]
@@ -873,7 +895,10 @@ def bench_load(n_sessions: int, timeout: float, isolated_train_s: float | None
                 "max_s": max(lat, default=math.nan), "errors": len(errors),
                 "error_examples": errors[:3]}
 
-    out["stored"] = stored_runs(store_dir)
+    kept = [r for r in stored if r is not None]
+    out["stored"] = {"runs": len(kept), "done": sum(r.status == "done" for r in kept),
+                     "with_model": sum(r.has_model for r in kept),
+                     "all_epochs": sum(r.epochs_done == EPOCHS for r in kept)}
     out["health_idle"] = window(pressed - driven["idle_seconds"], pressed)
     out["health_load"] = window(pressed, all_done)
     out["health_target_met"] = (out["health_load"]["p95_s"] < HEALTH_P95_TARGET
@@ -912,8 +937,9 @@ def bench_load(n_sessions: int, timeout: float, isolated_train_s: float | None
     # times relative to the press ("pressed": 0.0 kept after "name", as in earlier outputs)
     out["per_session"] = [{"name": r.name, "pressed": 0.0} | dataclasses.asdict(r) | {
                           "done_at": None if r.done_at is None else r.done_at - pressed,
-                          "running_at": None if r.running_at is None else r.running_at - pressed}
-                          for r in results]
+                          "running_at": None if r.running_at is None else r.running_at - pressed,
+                          "stored": None if run is None else dataclasses.asdict(run)}
+                          for r, run in zip(results, stored)]
     out["completion_ok"] = out["completed"] == n_sessions
     out["no_leftovers"] = not ours
     return out
@@ -948,11 +974,12 @@ def print_load(res: dict[str, Any]) -> None:
           f"(sum of the runs' training times / {res['max_jobs']} workers = "
           f"{res['ideal_makespan_s']:.1f} s{alone})")
     print(f"   queueing: {res['queued_sessions']} sessions saw 'Queued' (deepest position "
-          f"{res['max_queue_position']}); wait until the page showed 'Training...': median "
+          f"{res['max_queue_position']}); from Train to a worker starting the run (the "
+          f"store's times): median "
           f"{res['queue_wait_s']['median']:.1f} s, max {res['queue_wait_s']['max']:.1f} s; "
           f"a queued page displayed a median {res['queue_positions_shown_fraction']:.0%} of "
           "the positions it passed through")
-    print(f"   training time per job under load (from the page's message): median "
+    print(f"   training time per job under load (the store's train_seconds): median "
           f"{tr['median']:.2f} s, range {tr['min']:.2f}..{tr['max']:.2f} s"
           + (f" (alone, part 1: {iso:.2f} s)" if iso else ""))
     print(f"   workers training at once (their CPU sampled every {ms(MEMORY_INTERVAL)}): max "
