@@ -44,7 +44,7 @@ from threadpoolctl import threadpool_limits
 from nn_core.checkpoint import checkpoint_from_bytes, checkpoint_to_bytes
 from nn_core.io import dumps
 from nn_core.network import Network
-from nn_core.training import EpochRecord, Trainer
+from nn_core.training import EpochRecord, Trainer, TrainResult
 
 from .evaluation import Evaluation, evaluate
 from .messages import (
@@ -190,17 +190,7 @@ def _run_job(send: Any, order: StartJob, control: _Control,
         return control.stop
 
     network, trainer, start_epoch = _build(order, control, on_epoch)
-    limit = opts.max_seconds
-    timer = None
-    if limit:
-        # Enforced here, not only estimated before queueing: a timer stops the
-        # job within a batch once its training time (resumed runs included)
-        # reaches the server's limit.
-        left = max(0.0, limit - (trainer.history[-1].elapsed if trainer.history else 0.0))
-        reason = f"it reached this server's time limit of {limit / 60:g} minutes."
-        timer = threading.Timer(left, control.request_stop, args=(reason,))
-        timer.daemon = True
-        timer.start()
+    timer = _time_limit(opts.max_seconds, trainer, control)
     store.do(lambda s: s.set_status(job_id, Status.RUNNING, "Training.",
                                     started_at=time.time(), server_id=opts.server_id))
     epoch = start_epoch  # the last epoch trained
@@ -213,17 +203,8 @@ def _run_job(send: Any, order: StartJob, control: _Control,
             if timer is not None:
                 timer.cancel()
         epoch = trainer.history[-1].epoch if trainer.history else start_epoch
-        result_status = {"completed": Status.DONE, "early_stopped": Status.DONE,
-                         "stopped": Status.STOPPED, "diverged": Status.DIVERGED}[result.status]
-        message = result.message
-        if start_epoch and result.status == "completed":
-            message = f"Trained {epochs} epochs (resumed after epoch {start_epoch})."
-        if result_status == Status.STOPPED:
-            # The engine says whether a callback or a flag stopped it; the user
-            # pressed Stop either way (or the server stopped it, with a reason).
-            message = f"Stopped after epoch {epoch} of {epochs}."
-            if control.stop_reason:
-                message = f"{message[:-1]}: {control.stop_reason}"
+        result_status, message = _outcome(result, epoch, epochs, start_epoch,
+                                          control.stop_reason)
     flush()
     if result_status == Status.STOPPED and not paused and start_epoch <= epoch < epochs:
         # The engine ends a stopped fit at the last whole epoch: checkpoint it,
@@ -241,6 +222,38 @@ def _run_job(send: Any, order: StartJob, control: _Control,
     model = dumps(network, np.asarray(spec.classes), spec.meta)
     store.do(lambda s: s.finish_run(job_id, result_status, message, evaluation, model))
     send(Finished(job_id, result_status, message, evaluation, model))
+
+
+def _time_limit(limit: float | None, trainer: Trainer,
+                control: _Control) -> threading.Timer | None:
+    """Stop the job within a batch once its training time reaches ``limit`` seconds.
+
+    Enforced here, not only estimated before queueing; a resumed run's earlier
+    training time counts.
+    """
+    if not limit:
+        return None
+    left = max(0.0, limit - (trainer.history[-1].elapsed if trainer.history else 0.0))
+    reason = f"it reached this server's time limit of {limit / 60:g} minutes."
+    timer = threading.Timer(left, control.request_stop, args=(reason,))
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def _outcome(result: TrainResult, epoch: int, epochs: int, start_epoch: int,
+             stop_reason: str | None) -> tuple[Status, str]:
+    """The status and the message a finished ``fit`` leaves the run with."""
+    status = {"completed": Status.DONE, "early_stopped": Status.DONE,
+              "stopped": Status.STOPPED, "diverged": Status.DIVERGED}[result.status]
+    if status == Status.STOPPED:
+        # The engine says whether a callback or a flag stopped it; the user
+        # pressed Stop either way (or the server stopped it, with a reason).
+        message = f"Stopped after epoch {epoch} of {epochs}."
+        return status, f"{message[:-1]}: {stop_reason}" if stop_reason else message
+    if start_epoch and result.status == "completed":
+        return status, f"Trained {epochs} epochs (resumed after epoch {start_epoch})."
+    return status, result.message
 
 
 def worker_main(conn: Connection) -> None:

@@ -64,16 +64,7 @@ def section(title: str) -> None:
     st.subheader(title, divider="gray")
 
 
-@guarded
-def page() -> None:
-    st.title("How it works")
-    st.markdown(
-        "The playground trains **nn_core**, a neural network written from scratch in NumPy. "
-        "Here is everything a training run computes, in the order it happens. Each formula "
-        "stands beside the code that computes it, from `nn_core/textbook.py`: the engine "
-        "written the way the maths reads. Notation: a mini-batch has $n$ samples as rows of "
-        "$X$; layer $l$ has weights $W^{(l)}$ (inputs by outputs) and bias $b^{(l)}$.")
-
+def _dense_layer() -> None:
     section("1. A dense layer")
     with beside(textbook.Dense):
         st.markdown("Each layer multiplies its input by its weights and adds the bias:")
@@ -84,6 +75,8 @@ def page() -> None:
                  r"\frac{\partial L}{\partial b} = \sum_{i=1}^{n} \delta_i, \qquad "
                  r"\frac{\partial L}{\partial a} = \delta\, W^{\top}")
 
+
+def _activations() -> None:
     section("2. Activations")
     with beside(textbook.ReLU, textbook.LeakyReLU, textbook.Tanh, textbook.Sigmoid):
         st.markdown("Between the layers an activation function $f$ bends the signal; "
@@ -98,6 +91,8 @@ def page() -> None:
                     "shrink geometrically: the *vanishing gradient*. Compare the "
                     "gradient-norm chart of a 6-layer sigmoid network with a ReLU one.")
 
+
+def _softmax() -> None:
     section("3. Softmax")
     with beside(textbook.softmax):
         st.markdown("The output layer turns its $K$ scores (logits) into probabilities. "
@@ -106,6 +101,8 @@ def page() -> None:
         st.latex(r"p_k = \frac{e^{z_k - m}}{\sum_{j=1}^{K} e^{z_j - m}}, \qquad "
                  r"m = \max_j z_j")
 
+
+def _cross_entropy() -> None:
     section("4. Cross-entropy and the output delta")
     with beside(textbook.SoftmaxCrossEntropy):
         st.markdown("The loss is the average negative log-probability of the true class "
@@ -117,6 +114,8 @@ def page() -> None:
         st.latex(r"\delta^{(L)} = \frac{\partial L}{\partial z^{(L)}} = "
                  r"\frac{1}{n}\,(P - Y)")
 
+
+def _backpropagation() -> None:
     section("5. Back-propagation")
     with beside(textbook.Network.forward, textbook.Network.backward,
                 textbook.Network.gradients, textbook.objective):
@@ -132,6 +131,8 @@ def page() -> None:
                  r"\lVert W^{(k)}\rVert^2\Big) = a^{(l-1)\top} \delta^{(l)} + \alpha W^{(l)}")
         st.markdown("The tests check every gradient against finite differences.")
 
+
+def _dropout() -> None:
     section("6. Dropout")
     with beside(textbook.Dropout):
         st.markdown("With dropout rate $r$, each hidden unit is zeroed with probability "
@@ -140,6 +141,8 @@ def page() -> None:
         st.latex(r"\tilde a = a \odot \frac{M}{1 - r}, \qquad M_{ij} \sim "
                  r"\mathrm{Bernoulli}(1 - r)")
 
+
+def _optimisers() -> None:
     section("7. Optimisers")
     st.markdown("With gradient $g$ and learning rate $\\eta$ (step $t$):")
     optimisers = [
@@ -160,6 +163,8 @@ def page() -> None:
             st.markdown(f"**{cls.__name__}**")
             st.latex(formula)
 
+
+def _schedules() -> None:
     section("8. Learning-rate schedules")
     with beside(textbook.constant, textbook.step, textbook.cosine, textbook.invscaling,
                 textbook.Plateau):
@@ -171,6 +176,8 @@ def page() -> None:
         st.markdown("*plateau* multiplies the rate by $\\gamma$ when the validation (or "
                     "training) loss has not improved for a few epochs.")
 
+
+def _initialisation() -> None:
     section("9. Initialisation")
     with beside(textbook.glorot_normal, textbook.he_normal):
         st.latex(r"\text{Glorot/Xavier: } W \sim \mathcal{N}\!\Big(0, \frac{2}{n_{in} + "
@@ -182,6 +189,8 @@ def page() -> None:
                     "half their inputs; it is one choice away. Both also come in a uniform "
                     "form with the same variance.")
 
+
+def _training_loop() -> None:
     section("10. The training loop")
     with beside(textbook.train_step, textbook.train):
         st.markdown("Each epoch shuffles the training set and walks through it in "
@@ -193,6 +202,8 @@ def page() -> None:
         st.latex(r"\text{clipping: } g \leftarrow g \cdot \min\!\Big(1, "
                  r"\frac{c}{\lVert g \rVert}\Big)")
 
+
+def _metrics() -> None:
     section("11. Metrics")
     with beside(metrics.precision_recall_f1_support):
         st.latex(r"\text{precision}_k = \frac{TP_k}{TP_k + FP_k}\qquad \text{recall}_k = "
@@ -202,6 +213,8 @@ def page() -> None:
                     "predicted class (columns); macro averages weigh every class the same, "
                     "weighted averages by class size.")
 
+
+def _fast_engine() -> None:
     section("12. What the fast engine does differently")
     st.markdown(FAST_ENGINE_NOTE)
     for obj, name in ((Network.train_batch, "nn_core.network.Network.train_batch"),
@@ -213,6 +226,22 @@ def page() -> None:
             st.code(source(obj), language="python")
 
 
+#: The page's sections, in the order a training run computes them.
+SECTIONS = (_dense_layer, _activations, _softmax, _cross_entropy, _backpropagation, _dropout,
+            _optimisers, _schedules, _initialisation, _training_loop, _metrics, _fast_engine)
+
+
+@guarded
+def page() -> None:
+    st.title("How it works")
+    st.markdown(
+        "The playground trains **nn_core**, a neural network written from scratch in NumPy. "
+        "Here is everything a training run computes, in the order it happens. Each formula "
+        "stands beside the code that computes it, from `nn_core/textbook.py`: the engine "
+        "written the way the maths reads. Notation: a mini-batch has $n$ samples as rows of "
+        "$X$; layer $l$ has weights $W^{(l)}$ (inputs by outputs) and bias $b^{(l)}$.")
+    for draw in SECTIONS:
+        draw()
 
 
 page()
