@@ -159,6 +159,14 @@ def test_a_class_with_a_lesson(browser, tmp_path, artifacts):
         expected = sorted(best, key=best.get)
         shown = [r.locator("td").first.inner_text().strip() for r in leaderboard.all()]
         assert shown == expected, (shown, best)
+        # click a student's row (the grid's row marker): that run goes into the spotlight
+        first = next(iter(best))  # the board lists students in board()'s order
+        grid = teacher.locator(".st-key-board_table")
+        box = grid.bounding_box()
+        teacher.mouse.click(box["x"] + 14, box["y"] + 35 + 17)  # header 35 px, rows 35 px
+        spot = teacher.locator(".st-key-spotlight")
+        expect(spot).to_contain_text(f"Spotlight: {first}", timeout=10_000)
+        expect(spot.locator(".js-plotly-plot")).to_have_count(2, timeout=10_000)  # curve, CM
         no_traceback(teacher)
         teacher.screenshot(path=artifacts / "classroom_board.png", full_page=True)
         teacher.get_by_text("Presenter mode").click()

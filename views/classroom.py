@@ -13,6 +13,7 @@ import segno
 import streamlit as st
 
 from playground.classes import (
+    BoardRow,
     ClassError,
     ClassRow,
     board,
@@ -294,17 +295,54 @@ def spotlight(store, row) -> None:
 
 
 def teacher_board(cls: ClassRow, token: str) -> None:
+    """The teacher's view of a class: how to join, the lesson, and the live board."""
     store = get_store()
     presenter = st.session_state.get("presenter", False)
     if presenter:
-        # Static CSS (no user text): larger type, and the teacher's own controls
-        # hidden, for the projector.
-        st.html("<style>.stApp [data-testid='stMarkdownContainer'] p, .stApp td,"
-                ".stApp th {font-size: 1.35rem !important} .stApp h1 {font-size: 3rem}"
-                ".st-key-join_code_big [data-testid='stMarkdownContainer'] p "
-                "{font-size: 3.2rem !important}"
-                "section[data-testid='stSidebar'] {display: none}</style>")
+        _presenter_style()
     st.title(f"{cls.title}", anchor=False)
+    _join_panel(cls, token, presenter)
+    with st.expander("Lesson" + (f": {cls.lesson.title}" if cls.lesson else " (none)")):
+        if lesson_picker():
+            st.button("Use this lesson for the class", key="set_lesson",
+                      on_click=_on_set_lesson, args=(cls.id,))
+
+    @st.fragment(run_every=BOARD_SECONDS)
+    def live() -> None:
+        fresh = teacher_class(store, cls.id, token) or cls
+        rows = board(store, cls.id)
+        with st.container(key="class_board"):
+            st.subheader(f"Students ({len(rows)})", anchor=False)
+            if not rows:
+                st.info(f"Nobody has joined yet. Students open the join link or type the code "
+                        f"**{cls.code}** on the Classroom page.")
+                return
+            picked = _students_table(rows, fresh.lesson)
+            left, right = st.columns(2)
+            with left:
+                _leaderboard(rows)
+            with right:
+                curves = {r.run_id: _curve(r.run_id, r.epochs_done) for r in rows if r.run_id}
+                curves = {k: v for k, v in curves.items() if v is not None}
+                st.plotly_chart(curves_figure(rows, curves), key="class_curves")
+            if picked is not None and picked.run_id:
+                spotlight(store, picked)
+
+    live()
+
+
+def _presenter_style() -> None:
+    # Static CSS (no user text): larger type, and the teacher's own controls
+    # hidden, for the projector.
+    st.html("<style>.stApp [data-testid='stMarkdownContainer'] p, .stApp td,"
+            ".stApp th {font-size: 1.35rem !important} .stApp h1 {font-size: 3rem}"
+            ".st-key-join_code_big [data-testid='stMarkdownContainer'] p "
+            "{font-size: 3.2rem !important}"
+            "section[data-testid='stSidebar'] {display: none}</style>")
+
+
+def _join_panel(cls: ClassRow, token: str, presenter: bool) -> None:
+    """Join code, link and QR code; the teacher link and the class's controls."""
     link = join_url(cls.code)
     c1, c2 = st.columns([3, 1])
     with c1:
@@ -328,57 +366,40 @@ def teacher_board(cls: ClassRow, token: str) -> None:
                         help="Students keep their runs (detached from the class); the join "
                              "link stops working")
     c2.image(qr_png(link), caption="Scan to join", width=220)
-    with st.expander("Lesson" + (f": {cls.lesson.title}" if cls.lesson else " (none)")):
-        if lesson_picker():
-            st.button("Use this lesson for the class", key="set_lesson",
-                      on_click=_on_set_lesson, args=(cls.id,))
 
-    @st.fragment(run_every=BOARD_SECONDS)
-    def live() -> None:
-        fresh = teacher_class(store, cls.id, token) or cls
-        rows = board(store, cls.id)
-        with st.container(key="class_board"):
-            st.subheader(f"Students ({len(rows)})", anchor=False)
-            if not rows:
-                st.info(f"Nobody has joined yet. Students open the join link or type the code "
-                        f"**{cls.code}** on the Classroom page.")
-                return
-            n_steps = len(fresh.lesson.steps) if fresh.lesson else 0
-            table = pd.DataFrame([{
-                "name": r.name,
-                "step": (f"{min(r.step + 1, n_steps)}/{n_steps}" if r.step < n_steps
-                         else "done") if n_steps else "-",
-                "status": r.status or "no run yet",
-                "progress": r.epochs_done / r.epochs_planned if r.epochs_planned else 0.0,
-                "best test accuracy": r.best_accuracy, "parameters": r.best_params,
-                "runs": r.runs,
-                "differs from the preset": differs(r.latest_config, fresh.lesson, r.step),
-            } for r in rows])
-            event = st.dataframe(
-                table, hide_index=True, key="board_table", on_select="rerun",
-                selection_mode="single-row", column_config={
-                    "progress": st.column_config.ProgressColumn(min_value=0, max_value=1),
-                    "best test accuracy": st.column_config.NumberColumn(format="percent")})
-            st.caption("Click a row to put that student's run in the spotlight.")
-            left, right = st.columns(2)
-            with left:
-                st.subheader("Leaderboard", anchor=False)
-                st.caption("Best test accuracy; ties go to the smaller network.")
-                frame = leaderboard_frame(rows)
-                with st.container(key="leaderboard"):
-                    if frame.empty:
-                        st.caption("No finished runs yet.")
-                    else:
-                        st.table(frame)  # plain text: large and readable on a projector
-            with right:
-                curves = {r.run_id: _curve(r.run_id, r.epochs_done) for r in rows if r.run_id}
-                curves = {k: v for k, v in curves.items() if v is not None}
-                st.plotly_chart(curves_figure(rows, curves), key="class_curves")
-            picked = event.selection.rows if event is not None else []
-            if picked and rows[picked[0]].run_id:
-                spotlight(store, rows[picked[0]])
 
-    live()
+def _students_table(rows: list[BoardRow], lesson: Lesson | None) -> BoardRow | None:
+    """One row per student; returns the student the teacher clicked, if any."""
+    n_steps = len(lesson.steps) if lesson else 0
+    table = pd.DataFrame([{
+        "name": r.name,
+        "step": (f"{min(r.step + 1, n_steps)}/{n_steps}" if r.step < n_steps
+                 else "done") if n_steps else "-",
+        "status": r.status or "no run yet",
+        "progress": r.epochs_done / r.epochs_planned if r.epochs_planned else 0.0,
+        "best test accuracy": r.best_accuracy, "parameters": r.best_params,
+        "runs": r.runs,
+        "differs from the preset": differs(r.latest_config, lesson, r.step),
+    } for r in rows])
+    event = st.dataframe(
+        table, hide_index=True, key="board_table", on_select="rerun",
+        selection_mode="single-row", column_config={
+            "progress": st.column_config.ProgressColumn(min_value=0, max_value=1),
+            "best test accuracy": st.column_config.NumberColumn(format="percent")})
+    st.caption("Click a row to put that student's run in the spotlight.")
+    picked = event.selection.rows if event is not None else []
+    return rows[picked[0]] if picked and picked[0] < len(rows) else None
+
+
+def _leaderboard(rows: list[BoardRow]) -> None:
+    st.subheader("Leaderboard", anchor=False)
+    st.caption("Best test accuracy; ties go to the smaller network.")
+    frame = leaderboard_frame(rows)
+    with st.container(key="leaderboard"):
+        if frame.empty:
+            st.caption("No finished runs yet.")
+        else:
+            st.table(frame)  # plain text: large and readable on a projector
 
 
 @guarded
