@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from .lessons import Lesson
+from .status import Status
 from .store import RunStore, new_id, token_hash
 from .store_schema import class_members, classes, epoch_records, runs
 
@@ -245,7 +246,7 @@ def board(store: RunStore, class_id: str) -> list[BoardRow]:
     for m in members:
         mine = by_ws.get(m.workspace_id, [])
         latest = mine[-1] if mine else None
-        scored = [r for r in mine if r.test_accuracy is not None and r.status == "done"]
+        scored = [r for r in mine if r.test_accuracy is not None and r.status == Status.DONE]
         best = min(scored, key=lambda r: (-r.test_accuracy, r.n_params)) if scored else None
         out.append(BoardRow(
             name=m.display_name, workspace_id=m.workspace_id, step=m.step,

@@ -46,7 +46,7 @@ from sqlalchemy.engine import Connection, Engine
 from nn_core.training import EpochRecord
 
 from .evaluation import Evaluation
-from .status import ACTIVE
+from .status import ACTIVE, Status
 from .store_schema import (
     checkpoints,
     datasets,
@@ -385,7 +385,7 @@ class RunStore:
     # ---- runs -------------------------------------------------------------------------
     def create_run(self, workspace_id: str, *, config: dict[str, Any],
                    dataset: DatasetIdentity, classes: Sequence, n_params: int, batch_size: int,
-                   epochs_planned: int, server_id: str | None, status: str = "queued",
+                   epochs_planned: int, server_id: str | None, status: str = Status.QUEUED,
                    message: str = "Waiting for a free worker.", class_id: str | None = None,
                    lesson_step: int | None = None) -> RunRow:
         """Store a new run (and its data set, once per content) and return it."""
@@ -691,7 +691,7 @@ class RunStore:
             if gone:
                 dead.append(r)
         for r in dead:
-            self.set_status(r.id, "interrupted", interrupted_message(r.epochs_done),
+            self.set_status(r.id, Status.INTERRUPTED, interrupted_message(r.epochs_done),
                             only_if=ACTIVE_STATUSES, finished_at=now)
         return [r.id for r in dead]
 

@@ -20,10 +20,11 @@ from playground.session import Key
 from playground.status import ACTIVE, Status
 from playground.text import md
 
-_STATUS_ICON = {"queued": ":material/hourglass_top:", "running": ":material/model_training:",
-                "paused": ":material/pause_circle:", "done": ":material/check_circle:",
-                "stopped": ":material/stop_circle:", "diverged": ":material/warning:",
-                "failed": ":material/error:", "interrupted": ":material/sync_problem:"}
+_STATUS_ICON = {Status.QUEUED: ":material/hourglass_top:",
+                Status.RUNNING: ":material/model_training:",
+                Status.PAUSED: ":material/pause_circle:", Status.DONE: ":material/check_circle:",
+                Status.STOPPED: ":material/stop_circle:", Status.DIVERGED: ":material/warning:",
+                Status.FAILED: ":material/error:", Status.INTERRUPTED: ":material/sync_problem:"}
 
 
 def _fmt_seconds(seconds: float | None) -> str:
@@ -43,19 +44,19 @@ def _fmt_loss(value: float) -> str:
 
 def status_line(snap: Snapshot) -> None:
     icon = _STATUS_ICON.get(snap.status)
-    if snap.status == "queued":
+    if snap.status == Status.QUEUED:
         ahead = snap.queue_position - 1
         st.info(f"Queued: position {snap.queue_position} in line"
                 f"{f' ({ahead} runs ahead)' if ahead else ''}. Training starts as soon as a "
                 "worker is free.", icon=icon)
-    elif snap.status == "running":
+    elif snap.status == Status.RUNNING:
         st.info("Stopping..." if snap.stop_requested else "Training...", icon=icon)
-    elif snap.status == "paused":
+    elif snap.status == Status.PAUSED:
         st.warning(f"Paused after epoch {snap.epoch}. Press Resume to continue; the run is "
                    "stopped if it stays paused for long.", icon=icon)
-    elif snap.status == "interrupted":
+    elif snap.status == Status.INTERRUPTED:
         st.warning(snap.message, icon=icon)
-    elif snap.status == "done":
+    elif snap.status == Status.DONE:
         text = snap.message
         if snap.records:
             text += f" Training took {_fmt_seconds(snap.records[-1].elapsed)}"
@@ -63,7 +64,7 @@ def status_line(snap: Snapshot) -> None:
                 text += f"; test accuracy {snap.evaluation.accuracy:.1%}"
             text += "."
         st.success(text, icon=icon)
-    elif snap.status == "stopped":
+    elif snap.status == Status.STOPPED:
         st.info(snap.message, icon=icon)
     else:  # diverged, failed (the message may quote an error: escaped)
         st.error(md(snap.message), icon=icon)
@@ -339,7 +340,7 @@ def page() -> None:
         # Trained by another replica (or waiting there): read from the store.
         st.fragment(run_every=QUEUED_POLL_SECONDS)(guarded(progress_panel))(view)
         st.fragment(run_every=EVAL_POLL_SECONDS)(guarded(evaluation_panel))(view)
-    elif snap is not None and snap.status == "queued":
+    elif snap is not None and snap.status == Status.QUEUED:
         # Only the queue position changes: every page refresh costs the one
         # server process ~20 ms of CPU, and in a class most pages wait in line
         # (a 2-CPU server trains two runs at a time), so waiting pages poll slowly.
