@@ -134,39 +134,41 @@ _component = st.components.v2.component(
 )
 
 
-# Fetching plotly.js (4.8 MB) starts with the page's first element instead of the
-# first chart: a hidden component shares loadPlotly's promise, so the library is
-# loaded once, in parallel with the script run that builds the charts (a reload
-# of a training page shows its live charts about a second sooner).
-_PRELOAD_JS = """
-export default function ({ data, parentElement }) {
-  const host = parentElement && (parentElement.host || parentElement);
-  const box = host && host.closest && host.closest('[data-testid="stElementContainer"]');
+# Fetching plotly.js starts with the page's first element instead of the
+# first chart: a hidden ``st.html`` script shares loadPlotly's promise, so the
+# library is loaded once, in parallel with the rest of the page. A script, not a
+# component: Streamlit runs a component's JavaScript only after importing it as a
+# module, which on a reload of a training page comes after the whole page has
+# rendered (about as late as the charts themselves); the script runs as soon as
+# its element is mounted.
+_PRELOAD_HTML = """<script>
+(() => {
+  const box = document.currentScript && document.currentScript.closest(
+    '[data-testid="stElementContainer"]');
   if (box) box.style.display = 'none';
   if (window.Plotly || window.__nnpgPlotlyLoading) return;
+  const lib = %s;
   window.__nnpgPlotlyLoading = new Promise((resolve, reject) => {
     const script = document.createElement('script');
-    script.src = data.lib;
+    script.src = lib;
     script.async = true;
     script.onload = () => (window.Plotly ? resolve(window.Plotly)
-      : reject(new Error(`${data.lib} did not define Plotly`)));
+      : reject(new Error(`${lib} did not define Plotly`)));
     script.onerror = () => {
       window.__nnpgPlotlyLoading = null; // the first chart tries again
       script.remove();
-      reject(new Error(`could not load ${data.lib}`));
+      reject(new Error(`could not load ${lib}`));
     };
     document.head.appendChild(script);
   });
   window.__nnpgPlotlyLoading.catch(() => {});
-}
-"""
-_preloader = st.components.v2.component("nnpg_plotly_preload", js=_PRELOAD_JS,
-                                        isolate_styles=True)
+})();
+</script>"""
 
 
 def preload_library() -> None:
     """Start loading plotly.js in the browser now (call early in every script run)."""
-    _preloader(key="plotly_preload", data={"lib": library_url()}, height="content")
+    st.html(_PRELOAD_HTML % json.dumps(library_url()), unsafe_allow_javascript=True)
 
 
 # ---- figures to messages ------------------------------------------------------------------
