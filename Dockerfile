@@ -47,7 +47,7 @@ RUN pip install --no-cache-dir -r requirements.txt
 # The application (.dockerignore keeps .venv, .git, tests and caches out).
 COPY . .
 
-# plotly.js for the live charts: the plotly package's own copy, put into static/ now
+# plotly.js for the live charts (playground/vendor/), put into static/ now
 # (Streamlit's static file serving sends it; the app files are read-only at run time).
 RUN python -c "from playground.plotly_live import install_library as i; raise SystemExit(not i())"
 

@@ -146,6 +146,7 @@ function draw(inst) {
     toImageButtonOptions: { format: 'png', filename: inst.name, scale: 2 },
   };
   Plotly.react(inst.div, traces, layout, config);
+  inst.drawn = true;
   if (!inst.listening && inst.div.on) {
     inst.listening = true;
     inst.div.on('plotly_click', (ev) => {
@@ -158,6 +159,37 @@ function draw(inst) {
       });
     });
   }
+}
+
+// A graph's first draw waits for a task of its own, and the graphs waiting are
+// drawn top of the page first: when plotly.js arrives (a reload of a training
+// page mounts seven graphs at once) the loss curve is drawn and painted first,
+// and the page stays responsive between the graphs instead of drawing them all
+// in one long task. Later draws (updates of a drawn graph) happen at once.
+const FIRST_DRAWS = new Set();
+let firstDrawTimer = null;
+
+function drawFirstSoon(inst) {
+  FIRST_DRAWS.add(inst);
+  if (firstDrawTimer === null) firstDrawTimer = setTimeout(drawNextFirst, 0);
+}
+
+function drawNextFirst() {
+  firstDrawTimer = null;
+  let next = null;
+  for (const inst of FIRST_DRAWS) {
+    if (inst.drawn || !inst.div.isConnected) {
+      FIRST_DRAWS.delete(inst); // drawn meanwhile, or left the page (drawn when adopted)
+    } else if (next === null
+               || (inst.div.compareDocumentPosition(next.div)
+                   & Node.DOCUMENT_POSITION_FOLLOWING)) {
+      next = inst;
+    }
+  }
+  if (next === null) return;
+  FIRST_DRAWS.delete(next);
+  if (FIRST_DRAWS.size) firstDrawTimer = setTimeout(drawNextFirst, 0); // even if this one throws
+  draw(next);
 }
 
 function adopt(inst, host) {
@@ -228,14 +260,16 @@ export default function ({ data, parentElement, setTriggerValue }) {
   } else {
     inst.state = next;
   }
-  if (window.Plotly) {
+  if (window.Plotly && inst.drawn) {
     draw(inst);
     if (inst.moved) {
       inst.moved = false;
       window.Plotly.Plots.resize(inst.div);
     }
+  } else if (window.Plotly) {
+    drawFirstSoon(inst);
   } else {
-    loadPlotly(data.lib).then(() => draw(inst)).catch((err) => {
+    loadPlotly(data.lib).then(() => drawFirstSoon(inst)).catch((err) => {
       inst.div.textContent = `The chart library did not load (${err.message}).`;
     });
   }

@@ -22,11 +22,13 @@ When Streamlit mounts a chart's element anew (it does when a page changes
 structure), the browser moves the existing graph into the new element before
 painting it, so the chart neither blinks nor needs a whole figure.
 
-The Plotly library is ``plotly/package_data/plotly.min.js`` from the installed
-``plotly`` package (no CDN: the app works offline), served once by Streamlit's
-static file serving (``server.enableStaticServing``, ``static/`` next to
-``app.py``) and cached by the browser; :func:`install_library` copies it there
-at start-up. Sending it through the component instead would put 4.8 MB into
+The Plotly library is plotly.js's "cartesian" bundle, kept in
+``playground/vendor/`` (no CDN: the app works offline; 1.5 MB where the full
+bundle of the ``plotly`` package is 4.8 MB and takes a browser about twice as
+long to start), served once by Streamlit's static file serving
+(``server.enableStaticServing``, ``static/plotly.min.js`` next to ``app.py``)
+and cached by the browser; :func:`install_library` copies it there at
+start-up. Sending it through the component instead would put 1.5 MB into
 every message.
 
 A click on a point can come back to Python: pass ``on_click`` and read the
@@ -45,6 +47,7 @@ import json
 import logging
 import math
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Callable, Sequence
@@ -52,18 +55,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import plotly
 import streamlit as st
 
-__all__ = ["LIBRARY_FILE", "FigureStream", "install_library", "library_url", "live_chart",
-           "preload_library"]
+__all__ = ["LIBRARY_FILE", "LIBRARY_VERSION", "FigureStream", "install_library", "library_url",
+           "live_chart", "preload_library"]
 
 log = logging.getLogger("playground")
 
 Figure = dict[str, Any]
 
-#: plotly.js as the ``plotly`` package ships it.
-LIBRARY_SOURCE = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+#: plotly.js, its "cartesian" bundle (npm ``plotly.js-cartesian-dist-min``, MIT licence:
+#: ``vendor/plotly.js-LICENSE``): every trace type the live charts draw (scatter, bar,
+#: heatmap; layout images) in 1.5 MB instead of the 4.8 MB full bundle the ``plotly``
+#: package ships, which a browser takes about twice as long to start (see
+#: docs/benchmarks.md, reload). ``st.plotly_chart`` uses Streamlit's own copy.
+LIBRARY_SOURCE = Path(__file__).with_name("vendor") / "plotly-cartesian.min.js"
+#: Its version (from its header), in the URL: an upgrade is fetched anew.
+LIBRARY_VERSION = re.search(rb"\bv(\d+\.\d+\.\d+)\b",
+                            LIBRARY_SOURCE.read_bytes()[:300]).group(1).decode()
 #: Where Streamlit's static file serving finds it (``static/`` next to app.py).
 LIBRARY_FILE = Path(__file__).resolve().parents[1] / "static" / "plotly.min.js"
 #: Modification time given to the copy (2020-01-01): see :func:`install_library`.
@@ -82,7 +91,7 @@ def install_library(target: Path = LIBRARY_FILE, source: Path = LIBRARY_SOURCE) 
     Copies only when ``target`` is missing or differs from ``source``. The copy
     gets an old modification time (:data:`LIBRARY_MTIME`): the static file
     server sends no ``Cache-Control``, so browsers cache the file for a tenth
-    of its age (the URL names the plotly version, so an upgrade is fetched
+    of its age (the URL names the plotly.js version, so an upgrade is fetched
     anew). Returns whether ``target`` holds the library; a read-only app
     directory that already holds it is fine.
     """
@@ -105,7 +114,8 @@ def install_library(target: Path = LIBRARY_FILE, source: Path = LIBRARY_SOURCE) 
 def library_url() -> str:
     """The URL of plotly.min.js on this server (versioned, so an upgrade is fetched anew)."""
     base = (st.get_option("server.baseUrlPath") or "").strip("/")
-    return f"{'/' + base if base else ''}/app/static/{LIBRARY_FILE.name}?v={plotly.__version__}"
+    return (f"{'/' + base if base else ''}/app/static/{LIBRARY_FILE.name}"
+            f"?v=cartesian-{LIBRARY_VERSION}")
 
 
 def _check_serving() -> None:
@@ -124,39 +134,41 @@ _component = st.components.v2.component(
 )
 
 
-# Fetching plotly.js (4.8 MB) starts with the page's first element instead of the
-# first chart: a hidden component shares loadPlotly's promise, so the library is
-# loaded once, in parallel with the script run that builds the charts (a reload
-# of a training page shows its live charts about a second sooner).
-_PRELOAD_JS = """
-export default function ({ data, parentElement }) {
-  const host = parentElement && (parentElement.host || parentElement);
-  const box = host && host.closest && host.closest('[data-testid="stElementContainer"]');
+# Fetching plotly.js starts with the page's first element instead of the
+# first chart: a hidden ``st.html`` script shares loadPlotly's promise, so the
+# library is loaded once, in parallel with the rest of the page. A script, not a
+# component: Streamlit runs a component's JavaScript only after importing it as a
+# module, which on a reload of a training page comes after the whole page has
+# rendered (about as late as the charts themselves); the script runs as soon as
+# its element is mounted.
+_PRELOAD_HTML = """<script>
+(() => {
+  const box = document.currentScript && document.currentScript.closest(
+    '[data-testid="stElementContainer"]');
   if (box) box.style.display = 'none';
   if (window.Plotly || window.__nnpgPlotlyLoading) return;
+  const lib = %s;
   window.__nnpgPlotlyLoading = new Promise((resolve, reject) => {
     const script = document.createElement('script');
-    script.src = data.lib;
+    script.src = lib;
     script.async = true;
     script.onload = () => (window.Plotly ? resolve(window.Plotly)
-      : reject(new Error(`${data.lib} did not define Plotly`)));
+      : reject(new Error(`${lib} did not define Plotly`)));
     script.onerror = () => {
       window.__nnpgPlotlyLoading = null; // the first chart tries again
       script.remove();
-      reject(new Error(`could not load ${data.lib}`));
+      reject(new Error(`could not load ${lib}`));
     };
     document.head.appendChild(script);
   });
   window.__nnpgPlotlyLoading.catch(() => {});
-}
-"""
-_preloader = st.components.v2.component("nnpg_plotly_preload", js=_PRELOAD_JS,
-                                        isolate_styles=True)
+})();
+</script>"""
 
 
 def preload_library() -> None:
     """Start loading plotly.js in the browser now (call early in every script run)."""
-    _preloader(key="plotly_preload", data={"lib": library_url()}, height="content")
+    st.html(_PRELOAD_HTML % json.dumps(library_url()), unsafe_allow_javascript=True)
 
 
 # ---- figures to messages ------------------------------------------------------------------

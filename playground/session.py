@@ -21,6 +21,7 @@ class Key:
     DRAWN = "_drawn"  # (run id, status) the last full page run drew
     SIDEBAR_STATUS = "_sidebar_status"  # the status the sidebar was drawn for
     PAUSE_REQUESTED = "pause_requested"  # Pause pressed, the run not paused yet
+    EVAL_DEFERRED = "_eval_deferred"  # run whose evaluation panel waits for the first paint
     UNSAVED_RUNS = "_unsaved_runs"  # runs numbered while the store was unavailable
     # messages shown once on the next page run
     TRAIN_ERROR = "train_error"  # why the last action was refused

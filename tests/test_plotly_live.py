@@ -137,6 +137,22 @@ def test_the_app_serves_the_library():
     assert os.path.getsize(LIBRARY_FILE) == os.path.getsize(LIBRARY_SOURCE)
 
 
+def test_the_library_has_every_trace_type_the_live_charts_draw():
+    """The vendored bundle is a partial one: it must hold each trace type live_charts uses."""
+    import re
+
+    import plotly
+
+    def trace_types(js: Path) -> set[str]:
+        return set(re.findall(r'moduleType:"trace",name:"(\w+)"', js.read_text(encoding="utf-8")))
+
+    full = trace_types(Path(plotly.__file__).parent / "package_data" / "plotly.min.js")
+    source = (Path(__file__).resolve().parents[1] / "playground" / "live_charts.py").read_text()
+    used = set(re.findall(r'"type": "(\w+)"', source)) & full  # axis types are not traces
+    assert {"scatter", "heatmap", "bar"} <= used
+    assert used <= trace_types(LIBRARY_SOURCE)
+
+
 # ---- both halves: applyMessage in Chromium ----------------------------------------------------
 @pytest.fixture
 def apply(page):

@@ -9,6 +9,7 @@ import streamlit as st
 from playground import bundle, export, live_charts
 from playground.callbacks import on_train_again
 from playground.dataset_cache import dataset_or_error
+from playground.deferred import after_paint
 from playground.guards import guarded
 from playground.jobs import Snapshot
 from playground.plotly_live import live_chart
@@ -193,8 +194,18 @@ def progress_panel(view: RunView) -> None:
         live_chart(fig, "accuracy_chart", revision=view.id, frozen=frozen)
 
 
+def _release_evaluation() -> None:
+    st.session_state.pop(Key.EVAL_DEFERRED, None)
+
+
 def evaluation_panel(view: RunView) -> None:
     """What changes with each test-set evaluation (refreshed every three seconds)."""
+    if st.session_state.get(Key.EVAL_DEFERRED) == view.id:
+        # A reload's first run: drawn once the browser has painted the curves
+        # (or at the fragment's next refresh, whichever comes first).
+        st.session_state.pop(Key.EVAL_DEFERRED)
+        after_paint("evaluation_after_paint", _release_evaluation)
+        return
     snap = run_snapshot(view)
     if snap is None:
         return
@@ -350,6 +361,9 @@ def page() -> None:
         # evaluation only changes when the worker re-evaluates the test set, and
         # redrawing heatmaps, tables and images is what costs the browser most.
         st.fragment(run_every=POLL_SECONDS)(guarded(progress_panel))(view)
+        if not st.session_state.get(Key.RUNS_COMPLETED):
+            # This session's first page run (a reload, a new tab): the curves first.
+            st.session_state[Key.EVAL_DEFERRED] = view.id
         st.fragment(run_every=EVAL_POLL_SECONDS)(guarded(evaluation_panel))(view)
     else:
         # Fragments without a refresh: the same page structure as while training,
