@@ -143,85 +143,102 @@ def _build(order: StartJob, control: _Control,
 
 def _run_job(send: Any, order: StartJob, control: _Control,
              writer: StoreWriter | None = None) -> None:
-    job_id, spec, opts = order.job_id, order.spec, order.options
-    X_tr, y_tr, X_val, y_val = spec.X_train, spec.y_train, spec.X_val, spec.y_val
-    X_te, y_te, grid = spec.X_test, spec.y_test, spec.grid
-    epochs = spec.train.epochs
-    progress_interval = opts.progress_interval
-    eval_interval = opts.eval_interval
-    checkpoint_interval = opts.checkpoint_seconds
-    store = _RunWrites(writer, job_id)
-    pending: list[EpochRecord] = []
-    clock = {"send": -math.inf, "eval": -math.inf, "checkpoint": time.monotonic()}
-    paused: list[bytes] = []  # the checkpoint taken when a pause stopped the job
+    """Train one job to its end (or pause), sending progress and storing the run."""
+    _JobRun(send, order, control, writer).run()
 
-    def flush(evaluation: Evaluation | None = None) -> None:
-        if pending or evaluation is not None:
-            send(Progress(job_id, tuple(pending), evaluation))
-            pending.clear()
-            clock["send"] = time.monotonic()
 
-    def save_checkpoint() -> bytes:
-        checkpoint = trainer.checkpoint()
-        data = checkpoint_to_bytes(checkpoint)
-        store.flush()  # records first: a checkpoint never runs ahead of the curves
-        store.do(lambda s: s.save_checkpoint(job_id, checkpoint.epoch, data), "checkpoint")
-        clock["checkpoint"] = time.monotonic()
-        return data
+class _JobRun:
+    """One job on this worker: the epoch callback, checkpoints, and the outcome."""
 
-    def on_epoch(record: EpochRecord) -> bool:
-        pending.append(record)
-        now = time.monotonic()
-        evaluation = None
-        # The test set is evaluated every eval_interval seconds, never per batch.
-        if now - clock["eval"] >= eval_interval:
-            evaluation = evaluate(network, X_te, y_te, record.epoch, grid)
-            clock["eval"] = now
-        # At most one message per progress_interval: a fast job cannot flood
-        # the server (500 epochs of Digits take ~1.5 s, ~15 messages).
-        if evaluation is not None or now - clock["send"] >= progress_interval:
-            flush(evaluation)
-        store.add(record, evaluation)
-        if control.pause and not control.stop and record.epoch < epochs:
-            paused.append(save_checkpoint())
-            return True
-        if now - clock["checkpoint"] >= checkpoint_interval and record.epoch < epochs:
-            save_checkpoint()
-        return control.stop
+    def __init__(self, send: Any, order: StartJob, control: _Control,
+                 writer: StoreWriter | None) -> None:
+        self.send, self.order, self.control = send, order, control
+        self.job_id, self.spec, self.opts = order.job_id, order.spec, order.options
+        self.store = _RunWrites(writer, self.job_id)
+        self.pending: list[EpochRecord] = []  # records not yet sent to the server
+        self.last_send = self.last_eval = -math.inf
+        self.last_checkpoint = time.monotonic()
+        self.paused: bytes | None = None  # the checkpoint taken when a pause stopped the job
+        self.network, self.trainer, self.start_epoch = _build(order, control, self.on_epoch)
 
-    network, trainer, start_epoch = _build(order, control, on_epoch)
-    timer = _time_limit(opts.max_seconds, trainer, control)
-    store.do(lambda s: s.set_status(job_id, Status.RUNNING, "Training.",
-                                    started_at=time.time(), server_id=opts.server_id))
-    epoch = start_epoch  # the last epoch trained
-    if control.stop:  # stopped before it began
-        result_status, message = Status.STOPPED, "Stopped before the first epoch."
-    else:
+    def run(self) -> None:
+        spec, job_id, epochs = self.spec, self.job_id, self.spec.train.epochs
+        self.store.do(lambda s: s.set_status(job_id, Status.RUNNING, "Training.",
+                                             started_at=time.time(),
+                                             server_id=self.opts.server_id))
+        status, message, epoch = self.train()
+        self.flush()
+        if status == Status.STOPPED and self.paused is None and self.start_epoch <= epoch < epochs:
+            # The engine ends a stopped fit at the last whole epoch: checkpoint it,
+            # so Resume (after a Stop or an interruption) continues exactly here.
+            self.save_checkpoint()
+        self.store.flush()
+        if self.paused is not None and not self.control.stop:
+            text = f"Paused after epoch {epoch}. Press Resume to continue."
+            self.store.do(lambda s: s.set_status(job_id, Status.PAUSED, text))
+            self.send(Paused(job_id, self.paused, text))
+            return
+        if self.control.interrupted:
+            status, message = Status.INTERRUPTED, interrupted_message(epoch)
+        evaluation = evaluate(self.network, spec.X_test, spec.y_test, epoch, spec.grid)
+        model = dumps(self.network, np.asarray(spec.classes), spec.meta)
+        self.store.do(lambda s: s.finish_run(job_id, status, message, evaluation, model))
+        self.send(Finished(job_id, status, message, evaluation, model))
+
+    def train(self) -> tuple[Status, str, int]:
+        """Fit the remaining epochs; the status, message and last epoch trained."""
+        spec, epochs, start = self.spec, self.spec.train.epochs, self.start_epoch
+        if self.control.stop:
+            return Status.STOPPED, "Stopped before the first epoch.", start
+        timer = _time_limit(self.opts.max_seconds, self.trainer, self.control)
         try:
-            result = trainer.fit(X_tr, y_tr, X_val, y_val, epochs=epochs - start_epoch)
+            result = self.trainer.fit(spec.X_train, spec.y_train, spec.X_val, spec.y_val,
+                                      epochs=epochs - start)
         finally:
             if timer is not None:
                 timer.cancel()
-        epoch = trainer.history[-1].epoch if trainer.history else start_epoch
-        result_status, message = _outcome(result, epoch, epochs, start_epoch,
-                                          control.stop_reason)
-    flush()
-    if result_status == Status.STOPPED and not paused and start_epoch <= epoch < epochs:
-        # The engine ends a stopped fit at the last whole epoch: checkpoint it,
-        # so Resume (after a Stop or an interruption) continues exactly here.
-        save_checkpoint()
-    store.flush()
-    if paused and not control.stop:
-        text = f"Paused after epoch {epoch}. Press Resume to continue."
-        store.do(lambda s: s.set_status(job_id, Status.PAUSED, text))
-        send(Paused(job_id, paused[-1], text))
-        return
-    if control.interrupted:
-        result_status, message = Status.INTERRUPTED, interrupted_message(epoch)
-    evaluation = evaluate(network, X_te, y_te, epoch, grid)
-    model = dumps(network, np.asarray(spec.classes), spec.meta)
-    store.do(lambda s: s.finish_run(job_id, result_status, message, evaluation, model))
-    send(Finished(job_id, result_status, message, evaluation, model))
+        epoch = self.trainer.history[-1].epoch if self.trainer.history else start
+        return (*_outcome(result, epoch, epochs, start, self.control.stop_reason), epoch)
+
+    def on_epoch(self, record: EpochRecord) -> bool:
+        """The trainer's callback after each epoch; True stops the fit."""
+        self.pending.append(record)
+        now = time.monotonic()
+        evaluation = None
+        # The test set is evaluated every eval_interval seconds, never per batch.
+        if now - self.last_eval >= self.opts.eval_interval:
+            spec = self.spec
+            evaluation = evaluate(self.network, spec.X_test, spec.y_test, record.epoch,
+                                  spec.grid)
+            self.last_eval = now
+        # At most one message per progress_interval: a fast job cannot flood
+        # the server (500 epochs of Digits take ~1.5 s, ~15 messages).
+        if evaluation is not None or now - self.last_send >= self.opts.progress_interval:
+            self.flush(evaluation)
+        self.store.add(record, evaluation)
+        last = record.epoch >= self.spec.train.epochs
+        if self.control.pause and not self.control.stop and not last:
+            self.paused = self.save_checkpoint()
+            return True
+        if now - self.last_checkpoint >= self.opts.checkpoint_seconds and not last:
+            self.save_checkpoint()
+        return self.control.stop
+
+    def flush(self, evaluation: Evaluation | None = None) -> None:
+        """Send the pending records (and an evaluation) to the server."""
+        if self.pending or evaluation is not None:
+            self.send(Progress(self.job_id, tuple(self.pending), evaluation))
+            self.pending.clear()
+            self.last_send = time.monotonic()
+
+    def save_checkpoint(self) -> bytes:
+        checkpoint = self.trainer.checkpoint()
+        data = checkpoint_to_bytes(checkpoint)
+        self.store.flush()  # records first: a checkpoint never runs ahead of the curves
+        job_id = self.job_id
+        self.store.do(lambda s: s.save_checkpoint(job_id, checkpoint.epoch, data), "checkpoint")
+        self.last_checkpoint = time.monotonic()
+        return data
 
 
 def _time_limit(limit: float | None, trainer: Trainer,
