@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
+from playground.refresh import EVAL_POLL_SECONDS
 from tests.servers import IDLE, LOSS_POINTS_JS, start_app, stop, wait_healthy
 
 pytestmark = pytest.mark.browser
@@ -114,6 +115,10 @@ def test_reload_keeps_finished_runs_and_the_live_run(page: Page, server, artifac
     print(f"reload -> live run back on screen in {back:.2f} s")
     assert back <= 5.0
     expect(page.get_by_test_id("stAlert").filter(has_text="Training")).to_be_visible()
+    # the evaluation panel, drawn after the curves on a reload, follows within a refresh
+    cm = page.locator(".st-key-confusion_matrix .js-plotly-plot")
+    expect(cm).to_be_visible(timeout=EVAL_POLL_SECONDS * 1000 + 2000)
+    assert cm.evaluate("e => e.data[0].z.length") == 10  # Digits: ten classes
     no_traceback(page)
     page.screenshot(path=artifacts / "runs_reload_live.png")
     # both runs are stored and listed
