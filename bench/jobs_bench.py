@@ -178,6 +178,7 @@ def app_specs(data: Digits, seed: int) -> dict[str, Any]:
 
     from playground.config import RunConfig
     from playground.datasets import load_builtin
+    from playground.messages import NetworkSpec
     from playground.runs import build_spec
 
     ds = load_builtin("Digits", seed=seed)
@@ -188,8 +189,8 @@ def app_specs(data: Digits, seed: int) -> dict[str, Any]:
         cfg = RunConfig(epochs=EPOCHS, val_size=val_size, seed=seed)
         app_spec, _, batch = build_spec(cfg, ds)
         # The seed configuration is the sidebar's default: check, do not assume.
-        expected = {"n_features": 64, "hidden_layer_sizes": HIDDEN, "n_classes": 10,
-                    "activation": "relu", "init": "glorot_normal", "dtype": "float32"}
+        expected = NetworkSpec(n_features=64, hidden_layer_sizes=tuple(HIDDEN), n_classes=10,
+                               activation="relu", init="glorot_normal", dtype="float32")
         if app_spec.network != expected or batch != BATCH_SIZE \
                 or app_spec.train.optimizer != "sgd" \
                 or app_spec.train.learning_rate != LEARNING_RATE \

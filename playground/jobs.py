@@ -348,7 +348,7 @@ class JobRunner:
     def check(self, spec: JobSpec) -> None:
         """Raise :class:`JobRefusedError` if ``spec`` exceeds the server's limits."""
         s = self.settings
-        hidden = spec.network["hidden_layer_sizes"]
+        hidden = spec.network.hidden_layer_sizes
         if len(hidden) > s.max_layers:
             raise JobRefusedError(f"{len(hidden)} hidden layers is more than this server allows "
                                   f"({s.max_layers}). Remove some layers.")

@@ -24,8 +24,30 @@ from nn_core.training import EpochRecord, TrainConfig
 from .evaluation import Evaluation
 from .status import Status
 
-__all__ = ["Failed", "Finished", "JobOptions", "JobSpec", "PauseJob", "Paused", "Progress",
-           "Ready", "Shutdown", "StartJob", "StopJob"]
+__all__ = ["Failed", "Finished", "JobOptions", "JobSpec", "NetworkSpec", "PauseJob", "Paused",
+           "Progress", "Ready", "Shutdown", "StartJob", "StopJob"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkSpec:
+    """The network a job trains: the arguments of :class:`nn_core.network.Network`."""
+
+    n_features: int
+    hidden_layer_sizes: tuple[int, ...]
+    n_classes: int
+    activation: str = "relu"
+    init: str = "auto"  # an nn_core initializer name; "auto" = Glorot normal
+    dtype: str = "float32"  # training precision
+
+    @property
+    def layer_sizes(self) -> tuple[int, ...]:
+        """Inputs, each hidden layer's width, outputs."""
+        return (self.n_features, *self.hidden_layer_sizes, self.n_classes)
+
+    def build(self, rng: np.random.Generator) -> Network:
+        """A freshly initialised network drawn from ``rng``."""
+        return Network(self.n_features, self.hidden_layer_sizes, self.n_classes,
+                       self.activation, self.init, np.dtype(self.dtype), rng)
 
 
 @dataclass(frozen=True)
@@ -36,8 +58,7 @@ class JobSpec:
     the labels shown to the user.
     """
 
-    network: dict[str, Any]  # Network(...) arguments: n_features, hidden_layer_sizes,
-    #                          n_classes, activation, init, dtype
+    network: NetworkSpec
     train: TrainConfig  # optimiser, learning rate, batch size, epochs, ...
     seed: int  # seeds initialisation, shuffling and dropout
     X_train: np.ndarray  # (n_train, n_features)
@@ -53,9 +74,7 @@ class JobSpec:
     @property
     def n_params(self) -> int:
         """Weights and biases of the model this spec builds."""
-        net = self.network
-        return Network.count_parameters(
-            (net["n_features"], *net["hidden_layer_sizes"], net["n_classes"]))
+        return Network.count_parameters(self.network.layer_sizes)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from .datasets import Dataset, DatasetError, Prepared, prepare
 from .export import estimator_params, train_kwargs
 from .jobs import JobRefusedError, JobSpec, Snapshot
 from .lesson_state import LessonContext, enforce
+from .messages import NetworkSpec
 from .resources import get_runner, get_settings, get_store
 from .session import Key
 from .status import RESUMABLE, Status
@@ -83,9 +84,10 @@ def build_spec(cfg: RunConfig, ds: Dataset) -> tuple[JobSpec, Prepared, int]:
     prepared = prepare(ds, cfg.test_size, cfg.val_size, cfg.standardize, cfg.seed)
     batch = min(cfg.batch_size, len(prepared.y_train))
     train = TrainConfig(**train_kwargs(cfg, batch))
-    network = {"n_features": ds.X.shape[1], "hidden_layer_sizes": cfg.hidden_layer_sizes,
-               "n_classes": len(prepared.classes), "activation": cfg.activation,
-               "init": cfg.init, "dtype": "float32"}
+    network = NetworkSpec(n_features=ds.X.shape[1],
+                          hidden_layer_sizes=tuple(cfg.hidden_layer_sizes),
+                          n_classes=len(prepared.classes), activation=cfg.activation,
+                          init=cfg.init)
     meta = {"estimator": "NeuralNetworkClassifier", "params": estimator_params(cfg, batch),
             "preprocessing": {"mean": prepared.mean.tolist(), "scale": prepared.scale.tolist(),
                               "note": "apply (X - mean) / scale before predicting"},

@@ -127,10 +127,8 @@ def _build(order: StartJob, control: _Control,
            on_epoch: Any) -> tuple[Network, Trainer, int]:
     """Network and trainer of a job, restored from its checkpoint if it has one."""
     spec = order.spec
-    net = spec.network
     rng = np.random.default_rng(spec.seed)
-    network = Network(net["n_features"], net["hidden_layer_sizes"], net["n_classes"],
-                      net["activation"], net["init"], net["dtype"], rng)
+    network = spec.network.build(rng)
     trainer = Trainer(network, spec.train, rng, [on_epoch])
     start_epoch = 0
     if order.options.checkpoint is not None:

@@ -8,6 +8,7 @@ import numpy as np
 
 from nn_core.training import TrainConfig
 from playground.jobs import JobSpec
+from playground.messages import NetworkSpec
 
 
 def make_spec(epochs=20, n=300, d=8, classes=3, hidden=(16,), lr=0.05, seed=0,
@@ -17,8 +18,8 @@ def make_spec(epochs=20, n=300, d=8, classes=3, hidden=(16,), lr=0.05, seed=0,
     y = (np.abs(X[:, :classes]).argmax(axis=1)).astype(np.intp)
     cut = int(n * 0.8)
     return JobSpec(
-        network={"n_features": d, "hidden_layer_sizes": tuple(hidden), "n_classes": classes,
-                 "activation": "relu", "init": "auto", "dtype": "float32"},
+        network=NetworkSpec(n_features=d, hidden_layer_sizes=tuple(hidden), n_classes=classes,
+                            activation="relu", init="auto", dtype="float32"),
         train=TrainConfig(optimizer=optimizer, learning_rate=lr, epochs=epochs,
                           batch_size=batch_size, **train),
         seed=seed, X_train=X[:cut], y_train=y[:cut], X_test=X[cut:], y_test=y[cut:],
