@@ -21,6 +21,7 @@ from playground import live_charts
 from playground.plotly_live import (
     LIBRARY_MTIME,
     LIBRARY_SOURCE,
+    LIBRARY_VERSION,
     FigureStream,
     _plain,
     install_library,
@@ -151,6 +152,13 @@ def test_the_library_has_every_trace_type_the_live_charts_draw():
     used = set(re.findall(r'"type": "(\w+)"', source)) & full  # axis types are not traces
     assert {"scatter", "heatmap", "bar"} <= used
     assert used <= trace_types(LIBRARY_SOURCE)
+
+
+def test_the_library_is_the_version_the_plotly_package_ships():
+    """Upgrading ``plotly`` means updating playground/vendor/ too (see its README)."""
+    import plotly.offline
+
+    assert plotly.offline.get_plotlyjs_version() == LIBRARY_VERSION
 
 
 # ---- both halves: applyMessage in Chromium ----------------------------------------------------
