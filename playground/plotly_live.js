@@ -51,26 +51,6 @@ export function applyMessage(state, msg) {
            frozen: msg.frozen };
 }
 
-function loadPlotly(url) {
-  if (window.Plotly) return Promise.resolve(window.Plotly);
-  if (!window.__nnpgPlotlyLoading) {
-    window.__nnpgPlotlyLoading = new Promise((resolve, reject) => {
-      const script = document.createElement('script');
-      script.src = url;
-      script.async = true;
-      script.onload = () => (window.Plotly ? resolve(window.Plotly)
-        : reject(new Error(`${url} did not define Plotly`)));
-      script.onerror = () => {
-        window.__nnpgPlotlyLoading = null; // a later mount tries again
-        script.remove();
-        reject(new Error(`could not load ${url}`));
-      };
-      document.head.appendChild(script);
-    });
-  }
-  return window.__nnpgPlotlyLoading;
-}
-
 function rgb(color) {
   const ctx = document.createElement('canvas').getContext('2d');
   ctx.fillStyle = '#000000';

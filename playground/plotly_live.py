@@ -80,7 +80,9 @@ LIBRARY_MTIME = 1577836800
 #: Messages a difference may be behind: one missed message is harmless.
 MARGIN = 2
 
-_JS = Path(__file__).with_name("plotly_live.js").read_text(encoding="utf-8")
+#: loadPlotly(url), shared by the live charts and the preload script.
+_LOADER_JS = Path(__file__).with_name("plotly_loader.js").read_text(encoding="utf-8")
+_JS = _LOADER_JS + Path(__file__).with_name("plotly_live.js").read_text(encoding="utf-8")
 _CSS = ".nnpg-plot { width: 100%; height: 100%; }"
 _STATE = "_plotly_live"
 
@@ -146,29 +148,16 @@ _PRELOAD_HTML = """<script>
   const box = document.currentScript && document.currentScript.closest(
     '[data-testid="stElementContainer"]');
   if (box) box.style.display = 'none';
-  if (window.Plotly || window.__nnpgPlotlyLoading) return;
-  const lib = %s;
-  window.__nnpgPlotlyLoading = new Promise((resolve, reject) => {
-    const script = document.createElement('script');
-    script.src = lib;
-    script.async = true;
-    script.onload = () => (window.Plotly ? resolve(window.Plotly)
-      : reject(new Error(`${lib} did not define Plotly`)));
-    script.onerror = () => {
-      window.__nnpgPlotlyLoading = null; // the first chart tries again
-      script.remove();
-      reject(new Error(`could not load ${lib}`));
-    };
-    document.head.appendChild(script);
-  });
-  window.__nnpgPlotlyLoading.catch(() => {});
+%s
+  loadPlotly(%s).catch(() => {}); // a chart that mounts later reports a failure
 })();
 </script>"""
 
 
 def preload_library() -> None:
     """Start loading plotly.js in the browser now (call early in every script run)."""
-    st.html(_PRELOAD_HTML % json.dumps(library_url()), unsafe_allow_javascript=True)
+    st.html(_PRELOAD_HTML % (_LOADER_JS, json.dumps(library_url())),
+            unsafe_allow_javascript=True)
 
 
 # ---- figures to messages ------------------------------------------------------------------
