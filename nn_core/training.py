@@ -43,7 +43,7 @@ import numpy as np
 
 from .losses import OutputTargets, cross_entropy
 from .network import Network, Workspace
-from .optimizers import OPTIMIZERS, Optimizer, OptimizerState
+from .optimizers import OPTIMIZERS, Optimizer, OptimizerState, _frozen_copy
 from .schedules import SCHEDULES, PlateauState, ReduceOnPlateau
 
 __all__ = ["DIVERGED_ADVICE", "Batch", "Checkpoint", "EarlyStoppingState", "EpochRecord",
@@ -239,13 +239,6 @@ class TrainResult:
 
 
 Callback = Callable[[EpochRecord], "bool | None"]
-
-
-def _frozen_copy(a: np.ndarray) -> np.ndarray:
-    """A read-only copy, so a frozen dataclass holding it really is frozen."""
-    a = np.array(a, copy=True)
-    a.flags.writeable = False
-    return a
 
 
 @dataclass(frozen=True, eq=False)

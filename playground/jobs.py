@@ -475,14 +475,9 @@ class JobRunner:
 
     def wait_ready(self, timeout: float = 30.0) -> bool:
         """Block until every worker has imported the engine and said hello."""
-        deadline = time.monotonic() + timeout
         with self._ready:
-            while any(w.pid is None for w in self._workers):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._ready.wait(left)
-        return True
+            return self._ready.wait_for(
+                lambda: all(w.pid is not None for w in self._workers), timeout)
 
     def shutdown(self, timeout: float = 3.0) -> None:
         """Stop every job and worker; returns when all worker processes have exited.

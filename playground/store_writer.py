@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
@@ -68,14 +67,8 @@ class StoreWriter:
 
     def flush(self, timeout: float) -> bool:
         """Wait until every submitted write is applied; False on time-out."""
-        deadline = time.monotonic() + timeout
         with self._cond:
-            while self._pending or self._busy:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-        return True
+            return self._cond.wait_for(lambda: not (self._pending or self._busy), timeout)
 
     def close(self, timeout: float = 2.0) -> bool:
         """Apply what is pending (up to ``timeout``), then stop the thread."""

@@ -13,18 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.postgres import PostgresServer, find_bin_dir, start_postgres
-
-
-def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
-    """Processes that still run (a zombie has exited; init reaps it later)."""
-    alive = []
-    for p in procs:
-        try:
-            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
-                alive.append(p)
-        except psutil.NoSuchProcess:
-            pass
-    return alive
+from tests.servers import still_running
 
 
 def _table(metadata: sa.MetaData) -> sa.Table:
@@ -142,7 +131,7 @@ def test_stop_leaves_no_process_and_no_directory() -> None:
     finally:
         server.stop()
     server.stop()  # twice is fine (atexit calls it again)
-    assert _alive(procs) == [], [p.pid for p in _alive(procs)]
+    assert still_running(procs) == [], [p.pid for p in still_running(procs)]
     assert not base_dir.exists()
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0, "something still listens on the port"
