@@ -11,8 +11,6 @@ fragment, which draws the real contents.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import streamlit as st
 
 __all__ = ["after_paint"]
@@ -31,6 +29,10 @@ export default function ({ parentElement, setTriggerValue }) {
 _component = st.components.v2.component("nnpg_after_paint", js=_JS, isolate_styles=False)
 
 
-def after_paint(key: str, on_painted: Callable[[], None]) -> None:
-    """Call ``on_painted`` (then rerun the fragment) once the browser has painted the page."""
-    _component(key=key, data={}, on_painted_change=on_painted)
+def _painted() -> None:
+    """Nothing to do: the rerun the trigger causes is the point."""
+
+
+def after_paint(key: str) -> None:
+    """Rerun the calling fragment once the browser has painted the page."""
+    _component(key=key, data={}, on_painted_change=_painted)

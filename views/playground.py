@@ -194,17 +194,13 @@ def progress_panel(view: RunView) -> None:
         live_chart(fig, "accuracy_chart", revision=view.id, frozen=frozen)
 
 
-def _release_evaluation() -> None:
-    st.session_state.pop(Key.EVAL_DEFERRED, None)
-
-
 def evaluation_panel(view: RunView) -> None:
     """What changes with each test-set evaluation (refreshed every three seconds)."""
     if st.session_state.get(Key.EVAL_DEFERRED) == view.id:
         # A reload's first run: drawn once the browser has painted the curves
         # (or at the fragment's next refresh, whichever comes first).
         st.session_state.pop(Key.EVAL_DEFERRED)
-        after_paint("evaluation_after_paint", _release_evaluation)
+        after_paint("evaluation_after_paint")
         return
     snap = run_snapshot(view)
     if snap is None:
